@@ -1,0 +1,260 @@
+"""``train``, ``evaluate``, ``models`` and ``data check``: the training stage's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
+from training.choices import AugmentPreset, Monitor, Optimizer, Schedule
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _check_arch(name: str | None) -> str | None:
+    """Typer callback: an unknown architecture is a usage error listing the valid names."""
+    if name is None:
+        return None
+    from training.zoo import list_models
+
+    names = list_models()
+    if name not in names:
+        raise typer.BadParameter(f"unknown architecture {name!r}; choose one of: {', '.join(names)}")
+    return name
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from training.train import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def train_cmd(
+    data: Annotated[
+        Path | None, typer.Option(help="FER2013 folder (train/ + val/ or test/, or one split), or fer2013.csv.")
+    ] = None,
+    arch: Annotated[
+        str, typer.Option(help="Zoo architecture (see `edge-fer models`).", callback=_check_arch)
+    ] = "edgefer-s",
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder for checkpoints, best model, curves.")] = Path(
+        "runs/train"
+    ),
+    val: Annotated[
+        Path | None, typer.Option(help="Validation folder or CSV (default: val/ or test/ beside train/).")
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.5, help="Stratified share held out when there is no validation split.")
+    ] = 0.1,
+    epochs: Annotated[int, typer.Option(min=1)] = 60,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adam,
+    lr: Annotated[
+        float | None, typer.Option(min=0.0, help="Initial learning rate (default 1e-3, or the arch's own).")
+    ] = None,
+    momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="For sgd and rmsprop.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    schedule: Annotated[Schedule, typer.Option()] = Schedule.cosine,
+    warmup_epochs: Annotated[int, typer.Option(min=0)] = 0,
+    label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
+    class_weights: Annotated[
+        bool, typer.Option("--class-weights/--no-class-weights", help="sklearn 'balanced' weights.")
+    ] = False,
+    augment: Annotated[
+        AugmentPreset, typer.Option(help="Augmentation preset; the options below override parts.")
+    ] = AugmentPreset.ours,
+    rotation: Annotated[float | None, typer.Option(min=0.0, max=180.0, help="Max rotation, degrees.")] = None,
+    zoom: Annotated[float | None, typer.Option(min=0.0, max=0.9)] = None,
+    shift: Annotated[float | None, typer.Option(min=0.0, max=0.9, help="Width and height shift, fraction.")] = None,
+    shear: Annotated[float | None, typer.Option(min=0.0, max=0.9)] = None,
+    flip: Annotated[bool | None, typer.Option("--flip/--no-flip")] = None,
+    brightness: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    contrast: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    erasing: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Random-erasing probability.")] = None,
+    monitor: Annotated[
+        Monitor, typer.Option(help="Metric that picks the best checkpoint and drives early stopping.")
+    ] = Monitor.val_loss,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, epochs.")] = 10,
+    time_budget: Annotated[
+        str | None, typer.Option(help="Stop cleanly at an epoch boundary before this much time: 2h, 90m, 45s.")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the run in this folder (other options but --epochs/--time-budget come from it)."),
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="Local ImageNet weights file for seed001-vgg16.")] = None,
+    deterministic: Annotated[bool, typer.Option(help="Deterministic TF ops (slower; bit-exact resumes).")] = False,
+    force: Annotated[bool, typer.Option(help="Start over in a run folder that holds a run.")] = False,
+) -> None:
+    """Train a zoo model on FER2013; resumable (--time-budget, Ctrl-C, --resume)."""
+    from training.augment import AugmentConfig
+    from training.train import TrainConfig
+    from training.train import resume as resume_run
+    from training.train import train as train_run
+
+    budget = _duration(time_budget)
+    try:
+        if resume is not None:
+            cli_epochs = epochs if epochs != 60 else None
+            result = resume_run(resume, epochs=cli_epochs, time_budget_s=budget)
+        else:
+            if data is None:
+                raise DataError("no training data: pass --data DIR (or fer2013.csv), or --resume RUN_DIR")
+            aug = AugmentConfig.preset(augment.value)
+            for key, value in dict(
+                rotation_deg=rotation,
+                zoom=zoom,
+                shift=shift,
+                shear=shear,
+                flip=flip,
+                brightness=brightness,
+                contrast=contrast,
+                erasing=erasing,
+            ).items():
+                if value is not None:
+                    setattr(aug, key, value)
+            cfg = TrainConfig(
+                data=str(data),
+                arch=arch,
+                out=str(out_dir),
+                val=str(val) if val else None,
+                val_fraction=val_fraction,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed,
+                optimizer=optimizer.value,
+                lr=lr,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                schedule=schedule.value,
+                warmup_epochs=warmup_epochs,
+                label_smoothing=label_smoothing,
+                class_weights=class_weights,
+                augment=aug.to_dict(),
+                monitor=monitor.value,
+                patience=patience,
+                time_budget_s=budget,
+                arch_kwargs={"weights": str(weights)} if weights else {},
+                deterministic=deterministic,
+            )
+            result = train_run(cfg, force=force)
+    except KeyboardInterrupt:
+        run = resume or out_dir
+        raise _Interrupted(
+            f"training stopped; the last completed epoch is saved: edge-fer train --resume {run}"
+        ) from None
+    s = result.summary
+    acc = s.get("best_val_accuracy")
+    console.print(
+        f"[bold]{result.status}[/bold]: {result.epochs_done}/{s['epochs_planned']} epochs, best val accuracy {acc:.4f}"
+        if acc is not None
+        else f"{result.status}: {result.epochs_done} epochs"
+    )
+    console.print(f"best model: {result.run_dir / 'best.keras'}   curves: {result.run_dir / 'curves.png'}")
+    if result.status == "paused":
+        console.print(f"continue with: edge-fer train --resume {result.run_dir}")
+
+
+class _Interrupted(EdgeFerError):
+    exit_code = EXIT_INTERRUPTED
+
+
+def models_cmd(
+    pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. 'seed*'.")] = "*",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
+) -> None:
+    """List the model zoo: name, parameters, MACs per face, description."""
+    from training.zoo.summary import describe_models
+
+    rows = describe_models(pattern)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"edge-fer model zoo ({len(rows)})")
+    for col, just in (("name", "left"), ("params", "right"), ("MACs/face", "right"), ("description", "left")):
+        table.add_column(col, justify=just)
+    for r in rows:
+        table.add_row(r["name"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}M", r["description"])
+    out.print(table)
+
+
+data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True)
+
+
+@data_app.command("check")
+def data_check_cmd(
+    folder: Annotated[Path, typer.Argument(help="A split folder of <label>/ subfolders, or a fer2013.csv.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Count faces per label, the imbalance ratio, and list every unusable file."""
+    from training.datacheck import check_dataset
+
+    report = check_dataset(folder)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{folder}: {report['total']} usable faces")
+    table.add_column("label")
+    table.add_column("faces", justify="right")
+    table.add_column("share", justify="right")
+    for label, n in report["counts"].items():
+        table.add_row(label, f"{n:,}", f"{n / max(report['total'], 1):.1%}")
+    out.print(table)
+    out.print(f"class imbalance (largest / smallest label): {report['imbalance_ratio']:.1f}")
+    if report["problems"]:
+        out.print(f"[yellow]{len(report['problems'])} unusable files (training skips them):[/yellow]")
+        for p in report["problems"]:
+            out.print(f"  {p['path']}: {p['reason']}")
+    else:
+        out.print("no unreadable, corrupt, wrongly sized or unlabelled files")
+
+
+def evaluate_cmd(
+    model: Annotated[Path, typer.Argument(help="A .keras, .tflite or .onnx model.")],
+    data: Annotated[Path, typer.Option(help="Labelled faces: a split folder or fer2013.csv (PublicTest).")],
+    tta: Annotated[
+        str | None, typer.Option(help="Test-time augmentation: 'flip' averages with the mirrored face.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for confusion.png/json (default: beside the model).")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="auto, tflite, onnx or keras.")] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix (PNG + JSON)."""
+    from training.evaluate import evaluate_model
+
+    if tta not in (None, "flip"):
+        raise typer.BadParameter("--tta takes 'flip'", param_hint="--tta")
+    report = evaluate_model(model, data, tta=tta, out_dir=out_dir, backend=backend, threads=threads)
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"{model.name} on {data}: accuracy {report['accuracy']:.4f} (n={report['n']})")
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, m in report["per_class"].items():
+        table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    out.print(table)
+    pairs = ", ".join(f"{p['true']}->{p['predicted']} {p['rate']:.0%}" for p in report["most_confused"][:5])
+    out.print(f"most confused: {pairs}")
+    out.print(f"confusion matrix: {report['confusion_png']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("models")(models_cmd)
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,102 @@
+"""``edge-fer evaluate``: accuracy, per-class precision/recall/F1 and the confusion matrix of any model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_fer.atomic import write_json
+from edge_fer.backends import load_classifier
+from edge_fer.errors import DataError
+from training.data import load_split
+
+
+def predict_probs(classifier: Any, x: np.ndarray, tta: str | None = None, batch: int = 256) -> np.ndarray:
+    """Probabilities for (N, 48, 48) uint8 faces; ``tta='flip'`` averages with the mirrored faces."""
+    faces = x[..., None] if x.ndim == 3 else x
+    outs = []
+    for i in range(0, len(faces), batch):
+        chunk = faces[i : i + batch]
+        p = classifier.predict(chunk)
+        if tta == "flip":
+            p = (p + classifier.predict(np.ascontiguousarray(chunk[:, :, ::-1]))) / 2.0
+        outs.append(p)
+    return np.concatenate(outs) if outs else np.zeros((0, len(classifier.meta.labels)), np.float32)
+
+
+def most_confused(matrix: np.ndarray, labels: list[str], top: int = 10) -> list[dict[str, Any]]:
+    """Off-diagonal (true, predicted) pairs by the share of the true class they take."""
+    rows = matrix.sum(axis=1)
+    pairs = []
+    for i, t in enumerate(labels):
+        for j, p in enumerate(labels):
+            if i != j and matrix[i, j]:
+                pairs.append(
+                    {"true": t, "predicted": p, "count": int(matrix[i, j]), "rate": float(matrix[i, j] / rows[i])}
+                )
+    return sorted(pairs, key=lambda d: (-d["rate"], -d["count"]))[:top]
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Accuracy, per-class metrics, confusion matrix and confused pairs, from sklearn."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    idx = list(range(len(labels)))
+    prec, rec, f1, sup = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    cm = confusion_matrix(y_true, y_pred, labels=idx)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "n": len(y_true),
+        "per_class": {
+            name: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(sup[i])}
+            for i, name in enumerate(labels)
+        },
+        "macro_f1": float(np.mean(f1)),
+        "confusion_matrix": cm.tolist(),
+        "labels": labels,
+        "most_confused": most_confused(cm, labels),
+    }
+
+
+def evaluate_model(
+    model: str | Path,
+    data: str | Path,
+    tta: str | None = None,
+    out_dir: str | Path | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON."""
+    from training.plots import plot_confusion
+
+    model = Path(model)
+    clf = load_classifier(model, backend=backend, threads=threads)
+    faces = load_split(data, "val")
+    labels = list(clf.meta.labels)
+    if len(faces) == 0:
+        raise DataError(f"{data}: no labelled faces to evaluate on")
+    probs = predict_probs(clf, faces.x, tta=tta)
+    report = classification_report(faces.y, probs.argmax(axis=1), labels)
+    report.update(
+        {
+            "model": str(model),
+            "data": str(data),
+            "backend": clf.backend,
+            "tta": tta,
+            "skipped_files": len(faces.problems),
+        }
+    )
+    out = Path(out_dir) if out_dir else model.parent
+    stem = f"{model.stem}_{Path(data).stem}"
+    report["confusion_png"] = str(
+        plot_confusion(
+            np.asarray(report["confusion_matrix"]),
+            labels,
+            out / f"{stem}_confusion.png",
+            title=f"{model.name}: accuracy {report['accuracy']:.3f}",
+        )
+    )
+    write_json(out / f"{stem}_eval.json", report)
+    return report

@@ -1,0 +1,342 @@
+"""``edge-fer train``: a resumable Keras training run from a FER2013 folder or CSV to a best model.
+
+A run folder holds everything: ``state.json`` (config, progress, history), the last epoch's checkpoint
+(model + optimizer + augmentation RNG), ``best.keras`` with its metadata, ``history.csv``, and at the
+end ``curves.png`` and ``summary.json``. ``resume(run_dir)`` continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_fer.atomic import write_json
+from edge_fer.errors import DataError
+from edge_fer.labels import LABELS
+from edge_fer.metadata import ModelMeta
+from training.augment import AugmentConfig
+
+log = logging.getLogger(__name__)
+
+MONITORS = ("val_loss", "val_accuracy")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved in state.json so ``--resume`` needs nothing else."""
+
+    data: str
+    arch: str = "edgefer-s"
+    out: str = "runs/train"
+    val: str | None = None
+    val_fraction: float = 0.1
+    epochs: int = 60
+    batch_size: int = 64
+    seed: int = 0
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.1
+    class_weights: bool = False
+    augment: dict[str, Any] = field(default_factory=lambda: AugmentConfig().to_dict())
+    monitor: str = "val_loss"
+    patience: int = 10
+    time_budget_s: float | None = None
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    deterministic: bool = False
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or paused) run reports."""
+
+    run_dir: Path
+    status: str
+    epochs_done: int
+    best: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def parse_duration(text: str) -> float:
+    """'2h', '90m', '1h30m', '45s' or plain seconds -> seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"cannot read duration {text!r}; write e.g. 2h, 90m, 1h30m or 45s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def get_strategy() -> Any:
+    """MultiWorkerMirroredStrategy under TF_CONFIG, MirroredStrategy on several GPUs, else the default."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def make_train_dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, epochs: range, num_classes: int) -> Any:
+    """Batches for ``epochs``: a stateless, seeded permutation per epoch, so a resumed run sees the
+    same order as an uninterrupted one. Images go in as raw 0..255 floats, labels one-hot."""
+    import tensorflow as tf
+
+    n = len(y)
+    xs, ys = tf.constant(x[..., None]), tf.constant(y)
+
+    def epoch_batches(epoch):
+        order = tf.data.Dataset.range(n).batch(batch, drop_remainder=True)
+        return order.map(lambda idx: tf.random.experimental.index_shuffle(idx, tf.stack([seed, epoch]), n - 1))
+
+    def gather(idx):
+        return tf.cast(tf.gather(xs, idx), tf.float32), tf.one_hot(tf.gather(ys, idx), num_classes)
+
+    ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
+    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(x: np.ndarray, y: np.ndarray | None, batch: int, num_classes: int) -> Any:
+    """Batches in order, raw 0..255 floats (and one-hot labels when given)."""
+    import tensorflow as tf
+
+    xs = tf.data.Dataset.from_tensor_slices(x[..., None])
+    if y is None:
+        return xs.batch(batch).map(lambda a: tf.cast(a, tf.float32))
+    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y))
+    return ds.batch(batch).map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, num_classes)))
+
+
+def _build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> tuple[Any, Any]:
+    """(training model = augmentation + network, compiled; the network alone)."""
+    import keras
+
+    from training.augment import build_augmenter
+    from training.optim import make_optimizer, make_schedule
+    from training.zoo import create_model, get_entry
+
+    core = create_model(cfg.arch, **cfg.arch_kwargs)
+    aug = build_augmenter(AugmentConfig(**cfg.augment), cfg.seed)
+    model = keras.Sequential([keras.Input(core.input_shape[1:]), *aug, core], name="train")
+    lr = cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or 1e-3)
+    schedule = make_schedule(cfg.schedule, lr, steps_per_epoch, cfg.epochs, cfg.warmup_epochs)
+    model.compile(
+        optimizer=make_optimizer(cfg.optimizer, schedule, cfg.momentum, cfg.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model, core
+
+
+def _load_training_model(path: Path) -> tuple[Any, Any]:
+    import keras
+
+    import training.zoo.layers  # noqa: F401  (registers custom layers for loading)
+
+    model = keras.models.load_model(path)
+    return model, model.layers[-1]
+
+
+class _StopOnSignal:
+    """First Ctrl-C: finish this epoch, save, stop. Second Ctrl-C or SIGTERM: stop now (the last
+    completed epoch's checkpoint is already safe)."""
+
+    def __init__(self, callback: Any):
+        self.callback = callback
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if signum == signal.SIGINT and not self.callback.stop_requested:
+            self.callback.stop_requested = True
+            print("\nstopping at the end of this epoch (state is saved; Ctrl-C again to stop now)", file=sys.stderr)
+            return
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def _check_new_run_dir(run_dir: Path, force: bool) -> None:
+    from edge_fer.errors import OutputExistsError
+
+    if (run_dir / "state.json").exists() and not force:
+        raise OutputExistsError(
+            f"{run_dir} holds a training run already; continue it with --resume {run_dir}, "
+            "or pass --force to start over there"
+        )
+
+
+def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> TrainResult:
+    """Start a new run in ``cfg.out``."""
+    from training.checkpoint import RunState
+
+    run_dir = Path(cfg.out)
+    _check_new_run_dir(run_dir, force)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (run_dir / "ckpt").glob("*.keras") if (run_dir / "ckpt").is_dir() else []:
+        stale.unlink()
+    state = RunState(config=asdict(cfg))
+    return _run(run_dir, state, verbose=verbose)
+
+
+def resume(
+    run_dir: str | Path, epochs: int | None = None, time_budget_s: float | None = None, verbose: int | None = None
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last completed epoch (optionally to more epochs)."""
+    from training.checkpoint import RunState
+
+    run_dir = Path(run_dir)
+    state = RunState.load(run_dir)
+    if epochs is not None:
+        state.config["epochs"] = epochs
+    state.config["time_budget_s"] = time_budget_s
+    return _run(run_dir, state, verbose=verbose)
+
+
+def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
+    from training.data import load_train_val
+
+    train_set, val_set = load_train_val(cfg.data, cfg.val, cfg.val_fraction, cfg.seed)
+    skipped = train_set.problems + val_set.problems
+    if skipped:
+        log.warning("skipped %d unusable files (run `edge-fer data check` to list them)", len(skipped))
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise DataError(f"{cfg.data}: no usable training or validation faces")
+    return train_set, val_set
+
+
+def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
+    import keras
+    import tensorflow as tf
+
+    from training.checkpoint import (
+        ResumableEarlyStopping,
+        ResumableReduceLROnPlateau,
+        RunCheckpoint,
+        rng_restore,
+    )
+    from training.data import class_weights
+    from training.zoo import model_macs
+
+    cfg = TrainConfig(**state.config)
+    if cfg.epochs <= state.epoch:
+        raise DataError(
+            f"{run_dir}: already trained {state.epoch} of {cfg.epochs} epochs; pass --epochs N to go further"
+        )
+    train_set, val_set = _load_data(cfg)
+    batch = min(cfg.batch_size, len(train_set))
+    steps = len(train_set) // batch
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = get_strategy()
+    with strategy.scope():
+        if state.checkpoint:
+            model, core = _load_training_model(run_dir / state.checkpoint)
+            rng_restore(model, state.rng)
+        else:
+            model, core = _build_training_model(cfg, steps)
+    meta = ModelMeta(arch=cfg.arch, format="keras", extra={"params": core.count_params(), "macs": model_macs(core)})
+    counters: dict[str, Any] = {
+        "early_stopping": ResumableEarlyStopping(
+            state.counters.get("early_stopping"),
+            monitor=cfg.monitor,
+            patience=cfg.patience,
+            mode="min" if "loss" in cfg.monitor else "max",
+        )
+    }
+    if cfg.schedule == "plateau":
+        counters["plateau"] = ResumableReduceLROnPlateau(
+            state.counters.get("plateau"),
+            monitor=cfg.monitor,
+            factor=0.5,
+            patience=max(cfg.patience // 2, 2),
+            mode="min" if "loss" in cfg.monitor else "max",
+            min_lr=1e-6,
+        )
+    ckpt = RunCheckpoint(run_dir, state, core, meta, cfg.monitor, cfg.time_budget_s, counters)
+    train_ds = make_train_dataset(
+        train_set.x, train_set.y, batch, cfg.seed, range(state.epoch, cfg.epochs), len(LABELS)
+    )
+    val_ds = make_eval_dataset(val_set.x, val_set.y, 256, len(LABELS))
+    weights = class_weights(train_set.y) if cfg.class_weights else None
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    state.status = "running"
+    started = time.monotonic()
+    try:
+        with _StopOnSignal(ckpt):
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=cfg.epochs,
+                initial_epoch=state.epoch,
+                steps_per_epoch=steps,
+                class_weight=weights,
+                callbacks=[ckpt, *counters.values()],
+                verbose=verbose,
+            )
+    except KeyboardInterrupt:
+        state.status = "interrupted"
+        if state.checkpoint:
+            state.save(run_dir)
+        raise
+    if state.status == "running":
+        early = counters["early_stopping"].stopped_epoch > 0
+        state.status = "early-stopped" if early else "finished"
+        state.save(run_dir)
+    summary = write_summary(run_dir, state, cfg, meta, time.monotonic() - started)
+    return TrainResult(run_dir, state.status, state.epoch, state.best, summary)
+
+
+def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, wall_s: float) -> dict[str, Any]:
+    """summary.json and curves.png for the run so far."""
+    import platform
+
+    from training.plots import plot_curves
+
+    hist = state.history
+    val_acc = hist.get("val_accuracy", [])
+    summary = {
+        "arch": cfg.arch,
+        "status": state.status,
+        "epochs_done": state.epoch,
+        "epochs_planned": cfg.epochs,
+        "params": meta.extra.get("params"),
+        "macs": meta.extra.get("macs"),
+        "best": state.best,
+        "best_val_accuracy": max(val_acc) if val_acc else None,
+        "seconds_per_epoch_median": float(np.median(state.epoch_seconds)) if state.epoch_seconds else None,
+        "train_seconds_total": float(np.sum(state.epoch_seconds)),
+        "last_session_wall_s": wall_s,
+        "machine": f"{platform.machine()} {platform.processor() or ''} x{os.cpu_count()}".strip(),
+        "config": asdict(cfg),
+        "best_model": str(run_dir / "best.keras"),
+    }
+    write_json(run_dir / "summary.json", summary)
+    if hist:
+        plot_curves(hist, run_dir / "curves.png", title=f"{cfg.arch} on {Path(cfg.data).name}")
+    return summary
