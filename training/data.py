@@ -55,6 +55,16 @@ class FaceSet:
         c = Counter(self.y.tolist())
         return {name: int(c.get(i, 0)) for i, name in enumerate(LABELS)}
 
+    def concat(self, other: FaceSet) -> FaceSet:
+        """Both sets as one (paths and problems kept)."""
+        return FaceSet(
+            np.concatenate([self.x, other.x]),
+            np.concatenate([self.y, other.y]),
+            f"{self.source} + {other.source}",
+            self.paths + other.paths,
+            self.problems + other.problems,
+        )
+
     def subset(self, index: np.ndarray, source: str) -> FaceSet:
         return FaceSet(self.x[index], self.y[index], source, [self.paths[i] for i in index] if self.paths else [])
 

@@ -57,6 +57,8 @@ class TrainConfig:
     time_budget_s: float | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     deterministic: bool = False
+    #: More labelled folders appended to the training faces (e.g. pseudo-labelled ones).
+    extra_train: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -217,9 +219,11 @@ def resume(
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
-    from training.data import load_train_val
+    from training.data import load_split, load_train_val
 
     train_set, val_set = load_train_val(cfg.data, cfg.val, cfg.val_fraction, cfg.seed)
+    for extra in cfg.extra_train:
+        train_set = train_set.concat(load_split(extra, "train"))
     skipped = train_set.problems + val_set.problems
     if skipped:
         log.warning("skipped %d unusable files (run `edge-fer data check` to list them)", len(skipped))
