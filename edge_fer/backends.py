@@ -7,9 +7,12 @@ only for the Keras backend and the last-resort TFLite interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,19 +76,54 @@ def _interpreter_class() -> tuple[Any, str]:
         ) from None
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide the C++ runtime's INFO lines ("Created TensorFlow Lite XNNPACK delegate for CPU") that no
+    environment variable silences; kept with --debug. Our own errors are raised after this returns."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def create_interpreter(model: str | os.PathLike[str] | bytes, threads: int | None = None) -> tuple[Any, str]:
+    """A TFLite interpreter, tensors allocated, on the same backend the classifier uses, and that backend's name.
+
+    ``model`` is a .tflite path or its bytes. Used by the face detector so detection and classification
+    share one runtime (and one XNNPACK thread setting).
+    """
+    interpreter_cls, runtime = _interpreter_class()
+    source = {"model_content": bytes(model)} if isinstance(model, (bytes, bytearray)) else {"model_path": str(model)}
+    try:
+        with _quiet_native_stderr():
+            interpreter = interpreter_cls(**source, num_threads=threads)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        name = "<bytes>" if "model_content" in source else source["model_path"]
+        raise ModelError(f"model {name}: not a readable TFLite model ({str(exc).splitlines()[0]})") from None
+    return interpreter, runtime
+
+
 class TFLiteClassifier:
     """A .tflite model on the LiteRT interpreter; int8/uint8 I/O is (de)quantised here."""
 
     backend = "tflite"
 
     def __init__(self, path: Path, meta: ModelMeta, threads: int | None = None):
-        interpreter_cls, self.runtime = _interpreter_class()
         self.path, self.meta, self.threads = path, meta, threads
-        try:
-            self.interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"model {path}: not a readable TFLite model ({str(exc).splitlines()[0]})") from None
+        self.interpreter, self.runtime = create_interpreter(path, threads)
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         _check_io(path, list(self._in["shape_signature"]), self._out["shape"][-1], meta)

@@ -165,7 +165,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if previous and previous != name:
             (self.run_dir / previous).unlink(missing_ok=True)
         if self.stop_requested:
-            st.status = "paused"
+            st.status = "stopped"
             self.model.stop_training = True
         elif self.time_budget_s is not None:
             spent = time.monotonic() - self._started
@@ -173,7 +173,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             if spent + next_epoch > self.time_budget_s:
                 st.status = "paused"
                 self.model.stop_training = True
-        if st.status == "paused":
+        if st.status in ("paused", "stopped"):
             st.save(self.run_dir)
 
     def _write_csv(self) -> None:

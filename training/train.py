@@ -246,6 +246,8 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     from training.zoo import model_macs
 
     cfg = TrainConfig(**state.config)
+    for stale in run_dir.rglob(".*.part.*"):  # temp files of a run killed mid-write
+        stale.unlink(missing_ok=True)
     if cfg.epochs <= state.epoch:
         raise DataError(
             f"{run_dir}: already trained {state.epoch} of {cfg.epochs} epochs; pass --epochs N to go further"

@@ -13,8 +13,8 @@ from rich.table import Table
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from training.choices import AugmentPreset, Monitor, Optimizer, Schedule
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _check_arch(name: str | None) -> str | None:
@@ -96,6 +96,15 @@ def train_cmd(
     weights: Annotated[Path | None, typer.Option(help="Local ImageNet weights file for seed001-vgg16.")] = None,
     deterministic: Annotated[bool, typer.Option(help="Deterministic TF ops (slower; bit-exact resumes).")] = False,
     force: Annotated[bool, typer.Option(help="Start over in a run folder that holds a run.")] = False,
+    pseudo_label: Annotated[
+        Path | None,
+        typer.Option(
+            help="Semi-supervised: after --epochs, label these unlabelled faces and train epochs/4 more on both."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=0.999999, help="With --pseudo-label: top probability a face must exceed.")
+    ] = 0.9,
 ) -> None:
     """Train a zoo model on FER2013; resumable (--time-budget, Ctrl-C, --resume)."""
     from training.augment import AugmentConfig
@@ -148,7 +157,16 @@ def train_cmd(
                 arch_kwargs={"weights": str(weights)} if weights else {},
                 deterministic=deterministic,
             )
-            result = train_run(cfg, force=force)
+            if pseudo_label is not None:
+                from training.pseudo import train_with_pseudo_labels
+
+                _, result, pseudo = train_with_pseudo_labels(cfg, pseudo_label, threshold, force=force)
+                console.print(
+                    f"pseudo-labelled {pseudo['selected']} of {pseudo['unlabelled']} faces above {threshold} "
+                    f"-> {pseudo['folder']}"
+                )
+            else:
+                result = train_run(cfg, force=force)
     except KeyboardInterrupt:
         run = resume or out_dir
         raise _Interrupted(
@@ -162,8 +180,12 @@ def train_cmd(
         else f"{result.status}: {result.epochs_done} epochs"
     )
     console.print(f"best model: {result.run_dir / 'best.keras'}   curves: {result.run_dir / 'curves.png'}")
+    if result.status == "stopped":
+        raise _Interrupted(
+            f"training stopped at epoch {result.epochs_done}; continue: edge-fer train --resume {result.run_dir}"
+        )
     if result.status == "paused":
-        console.print(f"continue with: edge-fer train --resume {result.run_dir}")
+        console.print(f"time budget reached; continue with: edge-fer train --resume {result.run_dir}")
 
 
 class _Interrupted(EdgeFerError):
@@ -204,7 +226,8 @@ def data_check_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table(title=f"{folder}: {report['total']} usable faces")
+    out.print(f"{folder}: {report['total']} usable faces")
+    table = Table()
     table.add_column("label")
     table.add_column("faces", justify="right")
     table.add_column("share", justify="right")
@@ -242,7 +265,8 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps(report))
         return
-    table = Table(title=f"{model.name} on {data}: accuracy {report['accuracy']:.4f} (n={report['n']})")
+    out.print(f"{model} on {data}: accuracy {report['accuracy']:.4f} (n={report['n']})")
+    table = Table()
     for col in ("label", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "label" else "right")
     for label, m in report["per_class"].items():

@@ -1,0 +1,152 @@
+"""``predict`` and ``webcam``: the runtime's commands (faces and their emotions in images and video)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from edge_fer.choices import Backend, DetectorKind
+
+if TYPE_CHECKING:
+    from edge_fer.recognizer import EmotionRecognizer
+
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True, highlight=False)
+
+ModelOpt = Annotated[
+    Path | None, typer.Option("--model", help="A .tflite, .onnx or .keras emotion model (default: the shipped one).")
+]
+BackendOpt = Annotated[Backend, typer.Option(help="Classifier backend; auto picks by the model's suffix.")]
+ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads for detector and classifier.")]
+MinFaceOpt = Annotated[int, typer.Option("--min-face", min=0, help="Skip faces smaller than this (box side, px).")]
+MarginOpt = Annotated[float, typer.Option(min=0.0, max=1.0, help="Margin around a face box, fraction of its side.")]
+ConfOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--conf", min=0.01, max=0.99, help="Face detector threshold (default 0.6 short-range, 0.5 full-range)."
+    ),
+]
+ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
+
+
+def _recognizer(
+    model: Path | None,
+    detector: DetectorKind,
+    backend: Backend,
+    threads: int | None,
+    margin: float,
+    min_face: int,
+    conf: float | None,
+    smoothing: int = 0,
+) -> EmotionRecognizer:
+    from edge_fer.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(
+        model=model,
+        detector=detector.value,
+        backend=backend.value,
+        threads=threads,
+        margin=margin,
+        min_face=min_face,
+        smoothing=smoothing,
+        conf=conf,
+    )
+
+
+def predict_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line on stdout.")] = False,
+    save_annotated: Annotated[
+        Path | None, typer.Option("--save-annotated", help="Folder for annotated copies of the images.")
+    ] = None,
+    model: ModelOpt = None,
+    detector: Annotated[
+        DetectorKind,
+        typer.Option(help="auto: short- and full-range merged (tiles for big photos); short: close faces; full: far."),
+    ] = DetectorKind.auto,
+    backend: BackendOpt = Backend.auto,
+    threads: ThreadsOpt = None,
+    min_face: MinFaceOpt = 20,
+    margin: MarginOpt = 0.1,
+    conf: ConfOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Faces and their emotions in images. An image without a face gives an empty list, not an error."""
+    from edge_fer.predict import predict_images
+
+    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf)
+    total = n_images = 0
+    for result in predict_images(rec, inputs, save_annotated=save_annotated, force=force):
+        n_images += 1
+        total += len(result.faces)
+        if as_json:
+            print(json.dumps(result.to_dict()), flush=True)
+            continue
+        table = Table(title=escape(f"{result.image} ({result.width}x{result.height}): {len(result.faces)} faces"))
+        for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
+            table.add_column(col, justify="right" if col in ("#", "score") else "left")
+        for i, face in enumerate(result.faces, 1):
+            second = sorted(face.probs.items(), key=lambda kv: -kv[1])[1:2]
+            runner = f"{second[0][0]} {second[0][1]:.0%}" if second else ""
+            table.add_row(str(i), face.label, f"{face.score:.0%}", ",".join(map(str, face.box)), runner)
+        out.print(table)
+        if result.annotated is not None:
+            out.print(f"annotated: {result.annotated}", markup=False)
+    if not as_json:
+        console.print(f"{n_images} images, {total} faces")
+
+
+def webcam_cmd(
+    source: Annotated[str, typer.Option(help="Camera index (0, 1, ...), video file, image, or rtsp/http URL.")] = "0",
+    width: Annotated[int | None, typer.Option(min=1, help="Requested camera width.")] = None,
+    height: Annotated[int | None, typer.Option(min=1, help="Requested camera height.")] = None,
+    fps: Annotated[int | None, typer.Option(min=1, help="Requested camera frame rate.")] = None,
+    headless: Annotated[bool, typer.Option(help="No window (servers, Raspberry Pi over ssh).")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write the annotated video here (.mp4 or .avi).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="One JSON object per frame (JSON lines).")] = None,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames.")] = None,
+    smoothing: Annotated[
+        int, typer.Option(min=0, help="Average each face's probabilities over N frames; 0 turns it off.")
+    ] = 5,
+    model: ModelOpt = None,
+    detector: Annotated[
+        DetectorKind, typer.Option(help="short: close faces (fastest); full: faces far away; auto: both (slower).")
+    ] = DetectorKind.short,
+    backend: BackendOpt = Backend.auto,
+    threads: ThreadsOpt = None,
+    min_face: MinFaceOpt = 20,
+    margin: MarginOpt = 0.1,
+    conf: ConfOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Live emotions from a camera, video file or stream; q or Esc quits."""
+    from edge_fer.video import run_video
+
+    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, smoothing)
+    summary = run_video(
+        rec,
+        source,
+        show=not headless,
+        output=output,
+        json_out=json_out,
+        max_frames=max_frames,
+        force=force,
+        width=width,
+        height=height,
+        fps=fps,
+    )
+    console.print(f"{summary.source}: {summary.line()}", markup=False)
+    for label, path in (("video", output), ("frames", json_out)):
+        if path is not None:
+            console.print(f"{label}: {path}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_cmd)
+    app.command("webcam")(webcam_cmd)

@@ -1,0 +1,300 @@
+"""Where frames come from: cameras, video files, network streams and still images.
+
+Every failure a user can cause (a camera that is absent or busy, a path that is not a video, a URL that
+does not answer, a file that is not an image) becomes one :class:`SourceError` line naming the source and
+what to try. Live sources that stop delivering frames are reopened a few times before giving up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_fer.errors import SourceError
+from edge_fer.preprocessing import to_bgr
+
+log = logging.getLogger(__name__)
+# FFmpeg prints its own lines ("[tcp @ 0x...] Connection refused") for every failed try; our SourceError
+# says it once. Read by OpenCV when its FFmpeg backend first starts; EDGE_FER_DEBUG keeps them.
+if not os.environ.get("EDGE_FER_DEBUG"):
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+#: Suffixes ``predict`` picks up in a folder, and that ``webcam --source`` treats as a still image.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+#: Reopen attempts for a live source that stops, and the first wait between them (doubling each time).
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_DELAY_S = 0.5
+#: How long a stream may take to open or to deliver a frame before it counts as not answering.
+STREAM_TIMEOUT_MS = 5000
+
+
+@dataclass
+class Frame:
+    """One frame: its number from 0, its time in seconds (media time for files, wall time for live
+    sources) and the BGR uint8 image."""
+
+    index: int
+    time_s: float
+    image: np.ndarray
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own warnings while probing a source: our SourceError says it in one line."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+def source_kind(source: str | int | os.PathLike[str]) -> str:
+    """``camera`` (an index), ``stream`` (a URL), ``image`` (an image file) or ``file`` (a video)."""
+    if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):
+        return "camera"
+    text = os.fspath(source)
+    if text.lower().startswith(STREAM_SCHEMES):
+        return "stream"
+    if Path(text).suffix.lower() in IMAGE_SUFFIXES:
+        return "image"
+    return "file"
+
+
+class VideoSource:
+    """A camera index, a video file, a stream URL or a still image, read frame by frame.
+
+    Opening raises :class:`SourceError` with a hint. While iterating, a camera or stream that stops
+    delivering is reopened up to ``retries`` times (waits doubling from ``retry_delay_s``); a file ends
+    at its end. :attr:`stop_reason` says why iteration ended.
+    """
+
+    def __init__(
+        self,
+        source: str | int | os.PathLike[str],
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+    ):
+        self.kind = source_kind(source)
+        self.source: str | int = int(str(source).strip()) if self.kind == "camera" else os.fspath(source)
+        self.name = f"camera {self.source}" if self.kind == "camera" else f"{self._noun()} {self.source}"
+        self.width, self.height, self.fps_request = width, height, fps
+        self.retries, self.retry_delay_s = retries, retry_delay_s
+        self.cap: cv2.VideoCapture | None = None
+        self.image: np.ndarray | None = None
+        self.stop_reason = ""
+        self.fps: float = 0.0
+
+    def _noun(self) -> str:
+        return {"stream": "stream", "image": "image", "file": "video"}[self.kind]
+
+    def _capture(self) -> cv2.VideoCapture:
+        with _quiet_opencv():
+            if self.kind == "stream":
+                params = [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                    STREAM_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                    STREAM_TIMEOUT_MS,
+                ]
+                cap = cv2.VideoCapture(self.source, cv2.CAP_ANY, params)
+            else:
+                cap = cv2.VideoCapture(self.source)
+            if cap.isOpened() and self.kind in ("camera", "stream"):
+                for prop, value in (
+                    (cv2.CAP_PROP_FRAME_WIDTH, self.width),
+                    (cv2.CAP_PROP_FRAME_HEIGHT, self.height),
+                    (cv2.CAP_PROP_FPS, self.fps_request),
+                ):
+                    if value:
+                        cap.set(prop, float(value))
+        return cap
+
+    def open(self) -> VideoSource:
+        """Open the source or raise SourceError naming it and what to try."""
+        if self.kind == "image":
+            self.image = load_image(self.source)
+            self.fps = float(self.fps_request or 0.0)
+            return self
+        if self.kind == "file":
+            path = Path(self.source)
+            if not path.exists():
+                raise SourceError(
+                    f"video {path}: no such file; try a video file path, a camera index (--source 0) or a stream URL"
+                )
+            if path.is_dir():
+                raise SourceError(f"video {path}: is a folder; give a video file (for images use `edge-fer predict`)")
+        cap = self._capture()
+        attempts = self.retries if self.kind == "stream" else 0
+        for attempt in range(attempts):
+            if cap.isOpened():
+                break
+            time.sleep(self.retry_delay_s * 2**attempt)
+            cap = self._capture()
+        ok = cap.isOpened()
+        if ok and self.kind == "file":
+            # Some non-videos open (an image sequence reader, a text file) but yield nothing.
+            with _quiet_opencv():
+                ok = bool(cap.grab())
+                cap.release()
+                cap = self._capture() if ok else cap
+        if not ok:
+            cap.release()
+            raise SourceError(self._open_hint())
+        self.cap = cap
+        self.fps = float(self.fps_request or cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not 0 < self.fps < 1000:
+            self.fps = 0.0
+        return self
+
+    def _open_hint(self) -> str:
+        if self.kind == "camera":
+            return (
+                f"camera {self.source}: cannot be opened; check it is connected and not used by another program, "
+                "or try another index (--source 0, 1, ...), a video file or a stream URL"
+            )
+        if self.kind == "stream":
+            return (
+                f"stream {self.source}: does not answer after {self.retries + 1} tries; check the URL, the network "
+                "and that the stream is live (try it in ffplay or VLC)"
+            )
+        return (
+            f"video {self.source}: cannot be read as a video (not a video file, or a codec this OpenCV lacks); "
+            "try converting it with `ffmpeg -i IN out.mp4`"
+        )
+
+    def close(self) -> None:
+        """Release the device or file."""
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+    def __enter__(self) -> VideoSource:
+        return self.open() if self.cap is None and self.image is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _reopen(self) -> bool:
+        """Reopen a live source after it stopped; False once the retries are spent."""
+        for attempt in range(self.retries):
+            self.close()
+            delay = self.retry_delay_s * 2**attempt
+            log.warning(
+                "%s stopped delivering frames; retry %d/%d in %.1fs", self.name, attempt + 1, self.retries, delay
+            )
+            time.sleep(delay)
+            cap = self._capture()
+            if cap.isOpened():
+                with _quiet_opencv():
+                    ok = cap.grab()
+                if ok:
+                    self.cap = cap
+                    return True
+            cap.release()
+        return False
+
+    def frames(self, max_frames: int | None = None, reuse: bool = False) -> Iterator[Frame]:
+        """Yield frames until the source ends, fails for good, or ``max_frames`` is reached.
+
+        ``reuse=True`` reads every frame into the same array (no per-frame allocation): the consumer must
+        copy a frame it keeps beyond the next one.
+        """
+        if self.cap is None and self.image is None:
+            self.open()
+        self.stop_reason = ""
+        if self.image is not None:
+            if max_frames is None or max_frames > 0:
+                yield Frame(0, 0.0, self.image)
+            self.stop_reason = "end of image"
+            return
+        assert self.cap is not None
+        live = self.kind in ("camera", "stream")
+        buffer: np.ndarray | None = None
+        index, start = 0, time.perf_counter()
+        while max_frames is None or index < max_frames:
+            ok, image = self.cap.read(buffer) if buffer is not None else self.cap.read()
+            if not ok or image is None:
+                if live and self._reopen():
+                    continue
+                self.stop_reason = (
+                    "end of video" if not live else f"{self.name} stopped; gave up after {self.retries} retries"
+                )
+                return
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                image = to_bgr(image)
+            elif reuse:
+                buffer = image
+            if live or self.fps <= 0:
+                t = time.perf_counter() - start if live else self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            else:
+                t = index / self.fps
+            yield Frame(index, t, image)
+            index += 1
+        self.stop_reason = f"reached --max-frames {max_frames}"
+
+
+def open_source(
+    source: str | int | os.PathLike[str],
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+) -> VideoSource:
+    """Open a camera index, video file, stream URL or image; raises SourceError with a hint."""
+    return VideoSource(source, width, height, fps).open()
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as BGR uint8 (16-bit, gray and 4-channel images converted; EXIF rotation applied).
+
+    Reads through ``np.fromfile`` so non-ASCII paths work on every OS.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"image {p}: no such file")
+    if p.is_dir():
+        raise SourceError(f"image {p}: is a folder")
+    try:
+        data = np.fromfile(p, np.uint8)
+    except OSError as exc:
+        raise SourceError(f"image {p}: cannot be read ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise SourceError(f"image {p}: empty file")
+    with _quiet_opencv():
+        image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if image is None or image.size == 0:
+        raise SourceError(f"image {p}: not an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP, PNM)")
+    return to_bgr(image)
+
+
+def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
+    """Expand files and folders (not recursive) into image paths, each with whether it was named explicitly
+    (an explicitly named bad image is an error; a bad one found in a folder is skipped)."""
+    out: list[tuple[Path, bool]] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise SourceError(f"image {p}: no such file or folder")
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise SourceError(f"folder {p}: no images in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            out.extend((f, False) for f in found)
+        else:
+            out.append((p, True))
+    return out

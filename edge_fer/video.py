@@ -1,0 +1,172 @@
+"""The live loop behind ``edge-fer webcam``: frames in, faces out to a window, a video and JSON lines.
+
+Outputs are checked before the source opens (an existing path is refused unless ``force``) and written
+under temporary names beside their targets, renamed into place only when the run ends cleanly, so a
+crash never leaves a half-written file. A source that ends, drops or is interrupted (Ctrl-C, ``q``, Esc)
+ends the run normally: outputs are completed and a summary is returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from edge_fer.atomic import atomic_path, check_output
+from edge_fer.drawing import draw_faces, draw_fps
+from edge_fer.errors import EdgeFerError
+from edge_fer.recognizer import EmotionRecognizer, FrameResult
+from edge_fer.sources import VideoSource
+
+log = logging.getLogger(__name__)
+
+#: Codec per output suffix: mp4v ships with every OpenCV build (H.264 needs an encoder most wheels lack).
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+#: Frame rate written into an output video when the source does not say (cameras often do not).
+FALLBACK_FPS = 25.0
+WINDOW = "edge-fer"
+
+
+@dataclass
+class RunSummary:
+    """What a run did: frames read, faces found (and in how many frames), wall time, mean fps, why it stopped."""
+
+    source: str
+    frames: int = 0
+    faces: int = 0
+    frames_with_faces: int = 0
+    seconds: float = 0.0
+    mean_fps: float = 0.0
+    stop_reason: str = ""
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of ``webcam``."""
+        return (
+            f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
+            f"mean {self.mean_fps:.1f} fps; {self.stop_reason or 'done'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gui_available() -> bool:
+    """Whether OpenCV can open a window here (not with opencv-python-headless, nor without a display)."""
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        import sys
+
+        if sys.platform != "darwin":
+            return False
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    except cv2.error:
+        return False
+    return True
+
+
+def _codec(path: Path) -> str:
+    codec = VIDEO_CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise EdgeFerError(f"output {path}: unknown video type {path.suffix!r}; use one of {', '.join(VIDEO_CODECS)}")
+    return codec
+
+
+def run_video(
+    recognizer: EmotionRecognizer,
+    source: str | int | os.PathLike[str] | VideoSource = 0,
+    *,
+    show: bool = True,
+    output: str | os.PathLike[str] | None = None,
+    json_out: str | os.PathLike[str] | None = None,
+    max_frames: int | None = None,
+    force: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> RunSummary:
+    """Run ``recognizer`` over ``source`` until it ends, ``max_frames``, ``q``/Esc or Ctrl-C.
+
+    ``show``: a window with the overlay (falls back to headless with a warning where no GUI exists).
+    ``output``: an annotated video (.mp4/.avi). ``json_out``: one JSON object per frame. ``on_frame``: called
+    with every frame's result (the image is reused for the next frame: copy it to keep it).
+    """
+    out_path = check_output(output, force) if output else None
+    json_path = check_output(json_out, force) if json_out else None
+    if out_path is not None:
+        _codec(out_path)
+    if out_path is not None and json_path is not None and out_path.resolve() == json_path.resolve():
+        raise EdgeFerError(f"--output and --json-out are the same file {out_path}")
+    if show and not gui_available():
+        log.warning("no display here (or OpenCV built without GUI): running headless; pass --headless to silence")
+        show = False
+    video = source if isinstance(source, VideoSource) else VideoSource(source, width, height, fps)
+    if video.cap is None and video.image is None:
+        video.open()
+    summary = RunSummary(source=video.name)
+    draw = show or out_path is not None
+    writer: cv2.VideoWriter | None = None
+    fps_ema = 0.0
+    with contextlib.ExitStack() as stack:
+        stack.callback(video.close)
+        tmp_video = stack.enter_context(atomic_path(out_path)) if out_path else None
+        json_file = None
+        if json_path is not None:
+            tmp_json = stack.enter_context(atomic_path(json_path))
+            json_file = stack.enter_context(open(tmp_json, "w", encoding="utf-8", buffering=1 << 16))
+        if show:
+            stack.callback(cv2.destroyAllWindows)
+        start = last = time.perf_counter()
+        try:
+            for result in recognizer.frames(video, max_frames=max_frames, reuse=True):
+                summary.frames += 1
+                summary.faces += len(result.faces)
+                summary.frames_with_faces += bool(result.faces)
+                if json_file is not None:
+                    json_file.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+                if draw:
+                    now = time.perf_counter()
+                    dt, last = now - last, now
+                    fps_ema = 1.0 / dt if fps_ema == 0.0 and dt > 0 else 0.9 * fps_ema + 0.1 / max(dt, 1e-6)
+                    draw_faces(result.image, result.faces)
+                    draw_fps(result.image, fps_ema)
+                if out_path is not None and tmp_video is not None:
+                    if writer is None:
+                        h, w = result.image.shape[:2]
+                        rate = video.fps or fps or FALLBACK_FPS
+                        writer = cv2.VideoWriter(
+                            str(tmp_video), cv2.VideoWriter_fourcc(*_codec(out_path)), rate, (w, h)
+                        )
+                        if not writer.isOpened():
+                            raise EdgeFerError(f"output {out_path}: OpenCV cannot write this video type here; try .avi")
+                        stack.callback(writer.release)
+                    writer.write(result.image)
+                if on_frame is not None:
+                    on_frame(result)
+                if show:
+                    cv2.imshow(WINDOW, result.image)
+                    key = cv2.waitKey(1) & 0xFF
+                    if key in (ord("q"), 27):
+                        video.stop_reason = "stopped by the user"
+                        break
+                    if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                        video.stop_reason = "window closed"
+                        break
+        except KeyboardInterrupt:
+            video.stop_reason = "interrupted"
+        summary.seconds = time.perf_counter() - start
+        summary.mean_fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+        summary.stop_reason = video.stop_reason
+        if writer is not None:
+            writer.release()
+        if out_path is not None and summary.frames == 0:
+            raise EdgeFerError(f"{video.name}: no frames read; nothing written to {out_path}")
+    return summary
