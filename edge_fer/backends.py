@@ -7,12 +7,9 @@ only for the Keras backend and the last-resort TFLite interpreter.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +18,7 @@ import numpy as np
 from edge_fer.errors import EdgeFerError, ModelError
 from edge_fer.metadata import ModelMeta, read_meta
 from edge_fer.preprocessing import INPUT_SIZE
+from edge_fer.quiet import import_tensorflow, quiet_native
 
 log = logging.getLogger(__name__)
 
@@ -76,28 +74,6 @@ def _interpreter_class() -> tuple[Any, str]:
         ) from None
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Hide the C++ runtime's INFO lines ("Created TensorFlow Lite XNNPACK delegate for CPU") that no
-    environment variable silences; kept with --debug. Our own errors are raised after this returns."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def create_interpreter(model: str | os.PathLike[str] | bytes, threads: int | None = None) -> tuple[Any, str]:
     """A TFLite interpreter, tensors allocated, on the same backend the classifier uses, and that backend's name.
 
@@ -107,7 +83,7 @@ def create_interpreter(model: str | os.PathLike[str] | bytes, threads: int | Non
     interpreter_cls, runtime = _interpreter_class()
     source = {"model_content": bytes(model)} if isinstance(model, (bytes, bytearray)) else {"model_path": str(model)}
     try:
-        with _quiet_native_stderr():
+        with quiet_native():
             interpreter = interpreter_cls(**source, num_threads=threads)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
@@ -231,7 +207,7 @@ class KerasClassifier:
     def __init__(self, path: Path, meta: ModelMeta, threads: int | None = None):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
-            import tensorflow as tf
+            tf = import_tensorflow()
         except ImportError:
             raise EdgeFerError(f"model {path}: Keras models need TensorFlow; pip install 'edge-fer[train]'") from None
         if threads:

@@ -16,8 +16,9 @@ batch.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,14 @@ from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN, crop_faces, to_bgr
 from edge_fer.sources import Frame, VideoSource
 from edge_fer.tracking import DEFAULT_SMOOTHING, Tracker
+
+#: A stage clock: ``clock("detect")`` is a context manager timing that stage (see edge_fer.pipeline_bench).
+StageClock = Callable[[str], contextlib.AbstractContextManager]
+
+
+def _no_clock(stage: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
 
 #: Faces smaller than this (box side, pixels) are skipped by default: too few pixels for an emotion.
 DEFAULT_MIN_FACE = 20
@@ -130,15 +139,18 @@ class EmotionRecognizer:
             "smoothing": self.smoothing,
         }
 
-    def _analyse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _analyse(self, image: np.ndarray, clock: StageClock = _no_clock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N, 4) xywh, detector scores (N,) and emotion probabilities (N, C) of the faces in ``image``."""
-        dets = np.asarray(self.detector(image), np.float32).reshape(-1, 5)
-        if self.min_face and len(dets):
-            dets = dets[np.maximum(dets[:, 2], dets[:, 3]) >= self.min_face]
-        crops, kept = crop_faces(image, dets[:, :4], self.margin)
-        if len(kept) != len(dets):
-            dets = dets[kept]
-        probs = self.classifier.predict(crops) if len(crops) else np.zeros((0, len(self.labels)), np.float32)
+        with clock("detect"):
+            dets = np.asarray(self.detector(image), np.float32).reshape(-1, 5)
+            if self.min_face and len(dets):
+                dets = dets[np.maximum(dets[:, 2], dets[:, 3]) >= self.min_face]
+        with clock("crop"):
+            crops, kept = crop_faces(image, dets[:, :4], self.margin)
+            if len(kept) != len(dets):
+                dets = dets[kept]
+        with clock("classify"):
+            probs = self.classifier.predict(crops) if len(crops) else np.zeros((0, len(self.labels)), np.float32)
         return dets[:, :4], dets[:, 4], probs
 
     def _faces(
@@ -168,12 +180,13 @@ class EmotionRecognizer:
         boxes, det_scores, probs = self._analyse(bgr)
         return self._faces(bgr.shape, boxes, det_scores, probs, [])
 
-    def track(self, image: np.ndarray) -> list[Face]:
+    def track(self, image: np.ndarray, clock: StageClock = _no_clock) -> list[Face]:
         """Faces in the next frame of a video: matched to the previous frames' faces (``track_id``) and
         with probabilities smoothed over the last ``smoothing`` frames of their track."""
         bgr = to_bgr(image)
-        boxes, det_scores, probs = self._analyse(bgr)
-        ids, smoothed = self.tracker.update(boxes, probs)
+        boxes, det_scores, probs = self._analyse(bgr, clock)
+        with clock("track"):
+            ids, smoothed = self.tracker.update(boxes, probs)
         return self._faces(bgr.shape, boxes, det_scores, smoothed, ids)
 
     def reset(self) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from edge_fer.cli.consoles import make_console
 from edge_fer.errors import DataError
+from edge_fer.quiet import import_tensorflow
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+console = make_console(stderr=True)
+out = make_console()
 
 
 class Method(str, Enum):
@@ -58,6 +59,7 @@ def explain_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
     """Per face: the crop, its saliency (or Grad-CAM) map and the crop masked by it, side by side."""
+    import_tensorflow()
     from training.explain import explain_images
 
     records = explain_images(model, [str(p) for p in images], method.value, out_dir)
@@ -89,6 +91,7 @@ def filters_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """The input pattern that maximally activates each filter of a layer, and one face's feature maps."""
+    import_tensorflow()
     from training.filters import inspect_filters
 
     with console.status(f"gradient ascent, {steps} steps"):
@@ -140,6 +143,7 @@ def sweep_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Train a grid of zoo configurations; table of params, MACs, epochs, best val accuracy, time; curves PNG."""
+    import_tensorflow()
     from training.experiments import QUICK_EPOCHS, QUICK_LIMIT
     from training.splits import prepare_data
     from training.sweep import load_grid, run_sweep
@@ -192,6 +196,7 @@ def pseudo_label_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """The report's semi-supervised protocol: accuracy with and without pseudo-labels."""
+    import_tensorflow()
     from training.experiments import QUICK_EPOCHS, QUICK_LIMIT, pseudo_label_experiment
     from training.zoo import list_models
 
@@ -257,6 +262,7 @@ def cnn_vs_dnn_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """The report's CNN against a DNN of about the same parameter count, same data and schedule."""
+    import_tensorflow()
     from training.experiments import CNN_VS_DNN, QUICK_EPOCHS, QUICK_LIMIT, cnn_vs_dnn_experiment
 
     if quick:

@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from edge_fer.choices import Backend, DetectorKind
+from edge_fer.cli.consoles import make_console
 
 if TYPE_CHECKING:
     from edge_fer.recognizer import EmotionRecognizer
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)
-out = Console(soft_wrap=True, highlight=False)
+console = make_console(stderr=True, highlight=False)
+out = make_console(highlight=False)
 
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", help="A .tflite, .onnx or .keras emotion model (default: the shipped one).")

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
+from edge_fer.quiet import import_tensorflow
 from training.choices import AugmentPreset, Monitor, Optimizer, Schedule
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+console = make_console(stderr=True)
+out = make_console()
 
 
 def _check_arch(name: str | None) -> str | None:
@@ -107,6 +108,7 @@ def train_cmd(
     ] = 0.9,
 ) -> None:
     """Train a zoo model on FER2013; resumable (--time-budget, Ctrl-C, --resume)."""
+    import_tensorflow()
     from training.augment import AugmentConfig
     from training.train import TrainConfig
     from training.train import resume as resume_run
@@ -197,6 +199,7 @@ def models_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
     """List the model zoo: name, parameters, MACs per face, description."""
+    import_tensorflow()
     from training.zoo.summary import describe_models
 
     rows = describe_models(pattern)
@@ -277,7 +280,23 @@ def evaluate_cmd(
     out.print(f"confusion matrix: {report['confusion_png']}")
 
 
+def card_cmd(
+    run: Annotated[Path, typer.Argument(help="The training run folder of the model.")],
+    export_dir: Annotated[
+        Path, typer.Option("--export-dir", help="Folder with the exported artifacts and parity.json.")
+    ],
+    val: Annotated[Path, typer.Option(help="Validation faces for per-class recall and the confusion matrix.")],
+    name: Annotated[str, typer.Option(help="Artifact stem: <name>_int8.tflite.")] = "edgefer-s",
+) -> None:
+    """Write the model card (JSON beside the model) and print its Markdown for the README."""
+    import_tensorflow()
+    from training.modelcard import build_card, card_markdown
+
+    print(card_markdown(build_card(run, export_dir, val, name)))
+
+
 def register(app: typer.Typer) -> None:
+    app.command("card")(card_cmd)
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.command("models")(models_cmd)

@@ -1,0 +1,93 @@
+"""``edge-fer export``: a trained .keras model to TFLite and ONNX, with the parity table that proves them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from edge_fer.errors import EdgeFerError
+from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, help_text, parse_formats
+
+console = Console(stderr=True)
+out = Console()
+
+
+def export_cmd(
+    model: Annotated[Path, typer.Argument(help="A trained .keras model (e.g. runs/train/best.keras).")],
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Full-integer int8 TFLite (the common case); adds to --formats.")
+    ] = False,
+    formats: Annotated[str | None, typer.Option("--formats", "-f", help=help_text())] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="FER folder (train/ + val/) or fer2013.csv: int8 calibration faces and parity faces."),
+    ] = None,
+    val: Annotated[
+        Path | None, typer.Option(help="Labelled faces for the parity report (default: val/ or test/ in --data).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: export/ beside the model).")
+    ] = None,
+    float_io: Annotated[
+        bool, typer.Option("--float-io", help="tflite-int8 with float32 input/output tensors (int8 inside).")
+    ] = False,
+    uint8: Annotated[bool, typer.Option("--uint8", help="tflite-int8 with uint8 input/output tensors.")] = False,
+    opset: Annotated[int, typer.Option(min=13, help="ONNX opset.")] = DEFAULT_OPSET,
+    calib_size: Annotated[
+        int, typer.Option(min=1, help="Representative training faces for int8 calibration (stratified, seeded).")
+    ] = DEFAULT_CALIB_SIZE,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the calibration sample.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite existing artifacts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of the table.")] = False,
+) -> None:
+    """Export to TFLite (fp32/fp16/dynamic/int8) and ONNX (float/int8), then prove each artifact against Keras.
+
+    Writes <out>/<stem>_<tag>.<tflite|onnx>, a sidecar <stem>_<tag>.json for each, and parity.json.
+
+    Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
+    """
+    from export.exporter import export_model
+    from export.parity import render_table
+
+    if float_io and uint8:
+        raise typer.BadParameter("choose one of --float-io and --uint8", param_hint="--float-io/--uint8")
+    io_dtype = "float32" if float_io else "uint8" if uint8 else "int8"
+    asked = {f.name for f in parse_formats(formats, int8=int8, have_data=data is not None)}
+    if (float_io or uint8) and "tflite-int8" not in asked:
+        raise EdgeFerError("--float-io and --uint8 shape the tflite-int8 model; add --int8 or --formats tflite-int8")
+
+    def progress(msg: str) -> None:
+        if not as_json:
+            console.print(f"[dim]{msg}[/dim]", soft_wrap=True)
+
+    result = export_model(
+        model,
+        formats,
+        data,
+        out_dir,
+        val=val,
+        int8=int8,
+        io_dtype=io_dtype,
+        opset=opset,
+        calib_size=calib_size,
+        seed=seed,
+        force=force,
+        strict=False,
+        progress=progress,
+    )
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        out.print(render_table(result.parity))
+        for note in result.notes:
+            console.print(f"[yellow]note:[/yellow] {note}")
+        out.print(f"artifacts in {result.out_dir}, parity report {result.parity_path}", soft_wrap=True)
+    result.parity.check(result.parity_path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_cmd)

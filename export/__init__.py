@@ -1,0 +1,34 @@
+"""The export stage: a trained .keras model to TFLite (fp32, fp16, dynamic-range, int8) and ONNX (float, int8 QDQ).
+
+Every artifact gets a sidecar JSON (labels, input, preprocessing, quantization) and is checked against the
+Keras model by the parity report. Names load lazily, and TensorFlow only when a conversion runs, so the
+CLI's ``--help`` stays fast.
+
+>>> from export import export_model
+>>> result = export_model("runs/train/best.keras", ["tflite-int8", "onnx"], data="fer2013/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Artifact": "export.exporter",
+    "ExportResult": "export.exporter",
+    "export_model": "export.exporter",
+    "FORMATS": "export.formats",
+    "ExportFormat": "export.formats",
+    "get_format": "export.formats",
+    "parse_formats": "export.formats",
+    "ParityError": "export.parity",
+    "ParityReport": "export.parity",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'export' has no attribute {name!r}")

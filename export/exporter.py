@@ -1,0 +1,248 @@
+"""``export_model``: one trained .keras model to every asked format, each with its sidecar and parity proof.
+
+Order of work, so a failure leaves nothing half-made: check every input and output path, load the data,
+then per format convert in memory and write the artifact and its sidecar atomically; finally the parity
+report runs each artifact through the runtime's loader and writes ``parity.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edge_fer.atomic import check_output, write_bytes, write_json
+from edge_fer.backends import load_classifier
+from edge_fer.errors import DataError, EdgeFerError, ModelError
+from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
+from edge_fer.quiet import import_tensorflow
+from export.calibration import Calibration, load_calibration, load_validation
+from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
+from export.graph import frozen_function
+from export.onnx import convert_onnx, onnx_facts, quantize_onnx
+from export.parity import LATENCY_RUNS, ParityReport, parity_report
+from export.tflite import INT8_IO, convert_tflite, tflite_facts
+
+log = logging.getLogger(__name__)
+
+PARITY_FILE = "parity.json"
+KERAS_SUFFIXES = (".keras", ".h5")
+
+
+@dataclass
+class Artifact:
+    """One written model file, its sidecar, and facts read back from it."""
+
+    format: ExportFormat
+    path: Path
+    meta_path: Path
+    facts: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format.name,
+            "path": str(self.path),
+            "meta": str(self.meta_path),
+            "size_bytes": self.path.stat().st_size,
+            "seconds": round(self.seconds, 3),
+            **self.facts,
+        }
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_model` wrote and how the artifacts compare with the Keras model."""
+
+    model: Path
+    out_dir: Path
+    artifacts: list[Artifact]
+    parity: ParityReport
+    parity_path: Path
+    calibration: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model),
+            "out_dir": str(self.out_dir),
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "calibration": self.calibration,
+            "parity": self.parity.to_dict(),
+            "parity_path": str(self.parity_path),
+            "notes": self.notes,
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_source(model_path: str | Path) -> Any:
+    """The Keras model to export, through the runtime's loader (so its errors and input checks apply)."""
+    path = Path(model_path)
+    if path.suffix.lower() not in KERAS_SUFFIXES and path.exists():
+        raise ModelError(f"model {path}: export takes a trained Keras model (.keras), not {path.suffix or 'a folder'}")
+    import_tensorflow()
+    return load_classifier(path, backend="keras")
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    found = {}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"):
+        try:
+            found[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return found
+
+
+def _write_pair(path: Path, blob: bytes, meta: ModelMeta) -> Path:
+    """Sidecar first, then the model, each atomically: a model file never appears without its metadata,
+    and a failed model write takes its new sidecar with it."""
+    meta_path = write_meta(path, meta)
+    try:
+        write_bytes(path, blob)
+    except BaseException:
+        meta_path.unlink(missing_ok=True)
+        raise
+    return meta_path
+
+
+class _Converter:
+    """Converts one Keras model to any format, sharing the frozen graph and the float ONNX between formats."""
+
+    def __init__(self, model: Any, calib: Calibration | None, io_dtype: str, opset: int):
+        self.model, self.calib, self.io_dtype, self.opset = model, calib, io_dtype, opset
+        self._frozen: Any = None
+        self._onnx: bytes | None = None
+
+    def _frozen_function(self) -> Any:
+        if self._frozen is None:
+            self._frozen = frozen_function(self.model)
+        return self._frozen
+
+    def _float_onnx(self) -> bytes:
+        if self._onnx is None:
+            self._onnx = convert_onnx(self.model, self.opset, frozen=self._frozen_function())
+        return self._onnx
+
+    def __call__(self, fmt: ExportFormat) -> tuple[bytes, dict[str, Any]]:
+        """The artifact's bytes and its format-specific metadata."""
+        if fmt.backend == "tflite":
+            data = convert_tflite(self.model, fmt, self.calib, self.io_dtype, frozen=self._frozen_function())
+            facts = tflite_facts(data)
+        elif fmt.name == "onnx":
+            data = self._float_onnx()
+            facts = onnx_facts(data)
+        elif fmt.name == "onnx-int8":
+            data = quantize_onnx(self._float_onnx(), self.calib)
+            facts = onnx_facts(data)
+        else:
+            raise EdgeFerError(f"no converter for format {fmt.name}")
+        return data, facts
+
+
+def export_model(
+    model_path: str | Path,
+    formats: str | Iterable[str] | None = None,
+    data: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    val: str | Path | None = None,
+    int8: bool = False,
+    io_dtype: str = "int8",
+    opset: int = DEFAULT_OPSET,
+    calib_size: int = DEFAULT_CALIB_SIZE,
+    seed: int = 0,
+    force: bool = False,
+    strict: bool = True,
+    latency_runs: int = LATENCY_RUNS,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export ``model_path`` to ``formats`` in ``out_dir`` (default: ``export/`` beside the model) and prove
+    each artifact against it on the validation faces of ``val`` or ``data``.
+
+    ``strict``: raise :class:`export.parity.ParityError` (after writing everything) when an artifact fails its
+    parity gate; the CLI passes False to print the table first, then calls ``result.parity.check()``.
+    """
+    say = progress or (lambda _msg: None)
+    model_path = Path(model_path)
+    chosen = parse_formats(formats, int8=int8, have_data=data is not None)
+    if io_dtype not in INT8_IO:
+        raise EdgeFerError(f"int8 input/output type {io_dtype!r}: choose one of {', '.join(INT8_IO)}")
+    needs_faces = [f.name for f in chosen if f.calibrated]
+    if needs_faces and data is None:
+        raise DataError(
+            f"{', '.join(needs_faces)} need real training faces to calibrate: pass --data DIR (a FER folder "
+            "with train/, or fer2013.csv); edge-fer never calibrates on made-up inputs"
+        )
+    if data is not None and not Path(data).exists():
+        raise DataError(f"{data}: no such dataset folder or CSV")
+    if val is not None and not Path(val).exists():
+        raise DataError(f"{val}: no such validation folder or CSV")
+
+    source = load_source(model_path)
+    out = Path(out_dir) if out_dir is not None else model_path.parent / "export"
+    stem = model_path.stem
+    targets = [(fmt, fmt.path(out, stem)) for fmt in chosen]
+    for _, path in targets:  # refuse before converting anything
+        check_output(path, force)
+        check_output(sidecar_path(path), force)
+
+    calib = None
+    if needs_faces:
+        calib = load_calibration(data, calib_size, seed)  # type: ignore[arg-type]
+        say(f"calibration: {len(calib)} stratified training faces from {calib.source}")
+    val_faces = load_validation(data, val)
+    notes = []
+    if val_faces is None:
+        notes.append("no validation faces (pass --val or a --data folder with val/): accuracy and agreement unchecked")
+
+    base_extra = {
+        "source_model": str(model_path),
+        "source_sha256": _sha256(model_path),
+        "source_extra": dict(source.meta.extra),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    convert = _Converter(source.model, calib, io_dtype, opset)
+    artifacts: list[Artifact] = []
+    for fmt, path in targets:
+        say(f"{fmt.name}: converting")
+        started = time.perf_counter()
+        blob, facts = convert(fmt)
+        extra = {**base_extra, "quantization": fmt.quantization, **facts}
+        if fmt.calibrated and calib is not None:
+            extra["calibration"] = calib.describe()
+        meta = ModelMeta(
+            labels=list(source.meta.labels),
+            input_shape=list(source.meta.input_shape),
+            preprocessing=dict(source.meta.preprocessing),
+            arch=source.meta.arch,
+            format=fmt.name,
+            extra=extra,
+        )
+        meta_path = _write_pair(path, blob, meta)
+        elapsed = time.perf_counter() - started
+        artifacts.append(Artifact(fmt, path, meta_path, facts, elapsed))
+        say(f"{fmt.name}: wrote {path} ({len(blob) / 1024:,.0f} KiB, {elapsed:.1f} s)")
+
+    say(f"parity: running {len(artifacts)} artifacts" + (f" on {len(val_faces)} faces" if val_faces else ""))
+    report = parity_report(source, [(a.format, a.path) for a in artifacts], val_faces, latency_runs)
+    parity_path = write_json(out / PARITY_FILE, report.to_dict())
+    result = ExportResult(model_path, out, artifacts, report, parity_path, calib.describe() if calib else None, notes)
+    if strict:
+        report.check(parity_path)
+    return result

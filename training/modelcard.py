@@ -1,0 +1,138 @@
+"""The model card of a shipped model: how it was made and what it measures, as JSON and as Markdown.
+
+Built from the training run (``state.json``, ``summary.json``), the export folder's ``parity.json``, an
+evaluation of the int8 artifact (per-class recall, confusion matrix PNG) and a one-thread benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from edge_fer.atomic import write_json
+from edge_fer.errors import DataError
+from edge_fer.sysinfo import machine
+from training.checkpoint import RunState
+from training.train import TrainConfig
+
+LIMITS = [
+    "FER2013 faces are mostly frontal, low-resolution (48x48) web images: accuracy drops on profiles, "
+    "occlusions, strong lighting and faces far from the camera.",
+    "Labels are the dataset's single crowd-sourced annotation; FER2013 has label noise (human accuracy is around 65%).",
+    "Few disgust examples (436 of 28,709 training faces): disgust recall is the least reliable.",
+    "The dataset's demographics are not balanced or documented; expect uneven accuracy across groups.",
+    "Expressions, not felt emotions: the model reads facial appearance only.",
+]
+
+
+def command_line(config: dict[str, Any]) -> str:
+    """The ``edge-fer train`` command that reproduces a run's config (non-default options only)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    parts = ["edge-fer", "train", "--data", str(config["data"])]
+    flags = {
+        "arch": "--arch",
+        "out": "--out",
+        "val": "--val",
+        "epochs": "--epochs",
+        "batch_size": "--batch-size",
+        "seed": "--seed",
+        "optimizer": "--optimizer",
+        "lr": "--lr",
+        "momentum": "--momentum",
+        "weight_decay": "--weight-decay",
+        "schedule": "--schedule",
+        "warmup_epochs": "--warmup-epochs",
+        "label_smoothing": "--label-smoothing",
+        "monitor": "--monitor",
+        "patience": "--patience",
+    }
+    for key, flag in flags.items():
+        value = config.get(key)
+        if key in ("arch", "out", "epochs") or (value is not None and value != defaults.get(key)):
+            parts += [flag, str(value)]
+    if config.get("class_weights"):
+        parts.append("--class-weights")
+    return " ".join(parts)
+
+
+def _row(parity: dict[str, Any], fmt: str) -> dict[str, Any] | None:
+    return next((r for r in parity["artifacts"] if r["format"] == fmt), None)
+
+
+def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, name: str) -> dict[str, Any]:
+    """Evaluate and bench ``<export_dir>/<name>_int8.tflite``, then write ``<export_dir>/<name>.card.json``."""
+    from edge_fer.bench import run_isolated
+    from training.evaluate import evaluate_model
+
+    run_dir, export_dir = Path(run_dir), Path(export_dir)
+    state = RunState.load(run_dir)
+    summary_path, parity_path = run_dir / "summary.json", export_dir / "parity.json"
+    for path in (summary_path, parity_path):
+        if not path.is_file():
+            raise DataError(f"{path} not found: train (edge-fer train) and export (edge-fer export) first")
+    summary = json.loads(summary_path.read_text())
+    parity = json.loads(parity_path.read_text())
+    int8 = export_dir / f"{name}_int8.tflite"
+    report = evaluate_model(int8, val, out_dir=export_dir)
+    bench = run_isolated((str(int8), "tflite", 1, 1, 50, 1000))
+    artifacts = {"keras": parity["reference"]}
+    for fmt in ("tflite-fp32", "tflite-int8", "onnx"):
+        row = _row(parity, fmt)
+        if row:
+            artifacts[fmt] = row
+    card = {
+        "name": name,
+        "arch": state.config["arch"],
+        "params": summary["params"],
+        "macs_per_face": summary["macs"],
+        "labels": report["labels"],
+        "input": "48x48x1 gray face crop, raw pixels 0..255 (scaling inside the model)",
+        "training": {
+            "command": command_line(state.config),
+            "data": "FER2013 train (28,709 faces); checkpoint chosen on val (PublicTest, 3,589)",
+            "epochs_done": state.epoch,
+            "epochs_planned": state.config["epochs"],
+            "best_epoch": state.best.get("epoch"),
+            "train_seconds": summary["train_seconds_total"],
+            "seconds_per_epoch_median": summary["seconds_per_epoch_median"],
+            "hardware": machine(),
+        },
+        "val_accuracy": {fmt: row.get("accuracy") for fmt, row in artifacts.items()},
+        "int8_agreement_with_keras": (_row(parity, "tflite-int8") or {}).get("agreement"),
+        "per_class_recall": {k: v["recall"] for k, v in report["per_class"].items()},
+        "most_confused": report["most_confused"][:5],
+        "confusion_png": Path(report["confusion_png"]).name,
+        "size_bytes": {fmt: row["size_bytes"] for fmt, row in artifacts.items() if "size_bytes" in row},
+        "latency_int8_p50_ms_one_thread": bench["p50_ms"],
+        "latency_machine": f"{bench['cpu']} ({bench['arch']})",
+        "limits": LIMITS,
+        "date": dt.date.today().isoformat(),
+    }
+    write_json(export_dir / f"{name}.card.json", card)
+    return card
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The README section of a card."""
+    acc = card["val_accuracy"]
+    lines = [
+        f"**{card['name']}** ({card['arch']}): {card['params']:,} parameters, {card['macs_per_face'] / 1e6:.1f}M MACs "
+        f"per face; int8 TFLite {card['size_bytes'].get('tflite-int8', 0) / 1e6:.2f} MB, "
+        f"p50 {card['latency_int8_p50_ms_one_thread']:.2f} ms per face on one thread ({card['latency_machine']}).",
+        "",
+        "| artifact | val accuracy |",
+        "|---|---|",
+        *(f"| {fmt} | {value:.4f} |" for fmt, value in acc.items() if value is not None),
+        "",
+        "Per-class recall (int8): " + ", ".join(f"{k} {v:.2f}" for k, v in card["per_class_recall"].items()) + ".",
+        "",
+        f"Trained with `{card['training']['command']}` ({card['training']['epochs_done']} of "
+        f"{card['training']['epochs_planned']} epochs, best at epoch {card['training']['best_epoch']}, "
+        f"{card['training']['train_seconds'] / 3600:.1f} h on {card['training']['hardware']['cpu']}).",
+        "",
+        "Known limits: " + " ".join(card["limits"]),
+    ]
+    return "\n".join(lines)
