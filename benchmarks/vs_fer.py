@@ -39,7 +39,10 @@ import numpy as np, cv2, tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 cv2.setNumThreads(1)
-from fer import FER
+try:
+    from fer import FER
+except ImportError:  # fer >= 25 keeps the class in fer.fer
+    from fer.fer import FER
 frames = np.load(sys.argv[1]); repeats = int(sys.argv[2])
 det = FER(mtcnn=False)
 det.detect_emotions(frames[0])
@@ -58,16 +61,19 @@ FER_FACES = r"""
 import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, cv2, tensorflow as tf
-from fer import FER
+try:
+    from fer import FER
+except ImportError:
+    from fer.fer import FER
 faces = np.load(sys.argv[1])
 det = FER(mtcnn=False)
-model = det._FER__emotion_classifier
-size = model.input_shape[1:3]
-x = np.stack([cv2.resize(f, size) for f in faces]).astype("float32")[..., None] / 255.0
-x = (x - 0.5) * 2.0
-pred = model.predict(x, batch_size=256, verbose=0).argmax(1)
-labels = [det._get_labels()[i] for i in range(len(det._get_labels()))]
-print(json.dumps({"pred": [labels[i] for i in pred.tolist()]}))
+size = det._FER__emotion_target_size
+x = np.stack([cv2.resize(f, size) for f in faces]).astype("float32") / 255.0
+x = (x - 0.5) * 2.0  # fer's own "v2" preprocessing, as in detect_emotions
+pred = np.concatenate([np.asarray(det._classify_emotions(x[i : i + 256])) for i in range(0, len(x), 256)]).argmax(1)
+labels = FER._get_labels()
+pred = [labels[int(i)] for i in pred]
+print(json.dumps({"pred": pred}))
 """
 
 

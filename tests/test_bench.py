@@ -1,0 +1,115 @@
+"""`edge-fer bench`: model latency/memory report, the pipeline per stage, and the model card helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from runtime_models import converted
+
+from training.modelcard import command_line
+from training.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def models(trained_keras) -> dict[str, Path]:
+    return converted(str(trained_keras))
+
+
+def test_bench_json_reports_every_field_without_tensorflow(models, cli):
+    code, out, err = cli("bench", models["tflite_int8"], "--runs", "20", "--warmup", "3", "--batch", "1,4", "--json")
+    assert code == 0, err
+    results = json.loads(out)["results"]
+    assert [r["batch"] for r in results] == [1, 4]
+    for r in results:
+        assert {
+            "model",
+            "backend",
+            "threads",
+            "batch",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "throughput_per_s",
+            "size_bytes",
+            "peak_rss_mb",
+        } <= set(r)
+        assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        assert r["backend"] == "tflite" and r["threads"] == 1 and r["runs"] == 20
+        assert r["size_bytes"] == Path(models["tflite_int8"]).stat().st_size
+        assert r["tensorflow_loaded"] is False  # the runtime path never loads TensorFlow
+        assert 0 < r["peak_rss_mb"] < 1000
+    assert results[1]["p50_ms_per_face"] == pytest.approx(results[1]["p50_ms"] / 4)
+
+
+def test_bench_table_of_two_models(models, cli):
+    code, out, err = cli("bench", models["tflite_int8"], models["onnx"], "--runs", "10", "--warmup", "2")
+    assert code == 0, err
+    assert Path(models["tflite_int8"]).name in out and Path(models["onnx"]).name in out and "p50 ms" in out
+
+
+def test_pipeline_on_synthetic_frames_reports_every_stage(models, cli):
+    code, out, err = cli(
+        "bench",
+        "--pipeline",
+        "synthetic",
+        "--model",
+        models["tflite_int8"],
+        "--max-frames",
+        "12",
+        "--repeats",
+        "2",
+        "--json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["frames"] == 12 and report["repeats"] == 2 and report["fps"] > 0
+    assert report["faces_per_frame"] == 0  # synthetic frames hold no face
+    stages = [s["stage"] for s in report["stages"]]
+    assert stages[:2] == ["detect", "crop"] and "draw" in stages
+    assert sum(s["share"] for s in report["stages"]) == pytest.approx(1.0)
+
+
+@pytest.mark.shared
+def test_pipeline_on_the_shared_video_finds_her_face(models, media_dir, cli):
+    code, out, err = cli(
+        "bench",
+        "--pipeline",
+        media_dir / "woman-with-phone.mp4",
+        "--model",
+        models["tflite_int8"],
+        "--repeats",
+        "1",
+        "--json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["frames"] == 115 and report["faces_per_frame"] > 0.8
+    assert [s["stage"] for s in report["stages"]][:3] == ["decode", "detect", "crop"]
+
+
+def test_bench_needs_a_model_or_a_pipeline(cli):
+    code, _, err = cli("bench")
+    assert code == 2 and "--pipeline" in err
+    code, _, err = cli("bench", "x.tflite", "--threads", "0")
+    assert code == 2 and "--threads" in err
+
+
+def test_model_card_command_line_reproduces_the_run_options():
+    cfg = TrainConfig(
+        data="fer",
+        arch="edgefer-s",
+        out="runs/s",
+        epochs=40,
+        lr=1e-3,
+        warmup_epochs=1,
+        weight_decay=1e-4,
+        monitor="val_accuracy",
+        patience=40,
+    )
+    line = command_line(cfg.__dict__)
+    assert line == (
+        "edge-fer train --data fer --arch edgefer-s --out runs/s --epochs 40 --lr 0.001 --weight-decay 0.0001 "
+        "--warmup-epochs 1 --monitor val_accuracy --patience 40"
+    )
