@@ -70,38 +70,38 @@ def rng_restore(model: keras.Model, states: list[list[int]]) -> None:
             var.assign(value)
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+class _Resumable:
+    """Mixin for a Keras callback whose counters (``COUNTERS``) must survive a resume: they are
+    snapshotted into state.json each epoch and restored after the callback's own ``on_train_begin``."""
+
+    COUNTERS: tuple[str, ...] = ()
+
+    def __init__(self, initial: dict[str, float] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._initial = initial or {}
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for name, value in self._initial.items():
+            if name in self.COUNTERS and value is not None:
+                current = getattr(self, name, None)
+                setattr(self, name, type(current)(value) if isinstance(current, (int, float)) else float(value))
+
+    def snapshot(self) -> dict[str, float | None]:
+        values = {name: getattr(self, name, None) for name in self.COUNTERS}
+        return {k: (float(v) if v is not None else None) for k, v in values.items()}
+
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
     """Keras early stopping whose wait counter and best value survive a resume."""
 
-    def __init__(self, initial: dict[str, float] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self._initial = initial or {}
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._initial:
-            self.wait = int(self._initial["wait"])
-            self.best = float(self._initial["best"])
-
-    def snapshot(self) -> dict[str, float]:
-        return {"wait": self.wait, "best": float(self.best) if self.best is not None else math.inf}
+    COUNTERS = ("wait", "best")
 
 
-class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+class ResumableReduceLROnPlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
     """Keras reduce-on-plateau whose counters survive a resume (the rate itself lives in the optimizer)."""
 
-    def __init__(self, initial: dict[str, float] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self._initial = initial or {}
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._initial:
-            self.wait, self.best = int(self._initial["wait"]), float(self._initial["best"])
-            self.cooldown_counter = int(self._initial.get("cooldown", 0))
-
-    def snapshot(self) -> dict[str, float]:
-        return {"wait": self.wait, "best": float(self.best), "cooldown": self.cooldown_counter}
+    COUNTERS = ("wait", "best", "cooldown_counter")
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -19,6 +19,14 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically and free it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    _pyplot().close(fig)
+    return path
+
+
 def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
     """Loss and accuracy, train vs val, per epoch."""
     plt = _pyplot()
@@ -34,10 +42,7 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") ->
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str = "") -> Path:
@@ -65,7 +70,4 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from edge_fer.atomic import atomic_path, write_json
+from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
 
 
@@ -149,7 +149,7 @@ def run_sweep(
 
 def plot_sweep(histories: dict[str, dict[str, list[float]]], path: Path, title: str = "") -> Path:
     """Validation accuracy (solid) and training accuracy (dashed) per epoch, one colour per run."""
-    from training.plots import _pyplot
+    from training.plots import _pyplot, save_figure
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -167,7 +167,4 @@ def plot_sweep(histories: dict[str, dict[str, list[float]]], path: Path, title: 
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

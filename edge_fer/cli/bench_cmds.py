@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,17 +10,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edge_fer.choices import Backend
 from edge_fer.cli.consoles import make_console
 
 out = make_console()
 err = make_console(stderr=True)
-
-
-class Backend(str, Enum):
-    auto = "auto"
-    tflite = "tflite"
-    onnx = "onnx"
-    keras = "keras"
 
 
 def _int_list(text: str, name: str) -> list[int]:
