@@ -274,11 +274,11 @@ def load_classifier(path: str | os.PathLike[str], backend: str = "auto", threads
     if p.stat().st_size == 0:
         raise ModelError(f"model {p}: empty file")
     meta = read_meta(p)
-    if meta is None:
+    classifier = _CLASSES[kind](p, meta or ModelMeta(format=kind), threads)
+    if meta is None:  # warned only about a model that loads: a broken one gets its one error line alone
         log.warning(
             "model %s has no metadata (%s); assuming edge-fer's labels and preprocessing",
             p,
             p.with_suffix(".json").name,
         )
-        meta = ModelMeta(format=kind)
-    return _CLASSES[kind](p, meta, threads)
+    return classifier

@@ -61,6 +61,10 @@ def _quiet_opencv() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(previous)
 
 
+#: For other modules decoding user files (dataset folders): OpenCV quiet unless logging at DEBUG.
+quiet_opencv = _quiet_opencv
+
+
 def source_kind(source: str | int | os.PathLike[str]) -> str:
     """``camera`` (an index), ``stream`` (a URL), ``image`` (an image file) or ``file`` (a video)."""
     if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):

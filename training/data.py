@@ -21,6 +21,7 @@ from edge_fer.atomic import atomic_path
 from edge_fer.errors import DataError
 from edge_fer.labels import FER2013_CSV_IDS, LABELS, label_index
 from edge_fer.preprocessing import INPUT_SIZE, to_face_input
+from edge_fer.sources import quiet_opencv
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def load_folder(root: str | Path, use_cache: bool = True) -> FaceSet:
         raise DataError(
             f"{root}: no labelled images found; expected subfolders named {', '.join(LABELS)} holding images"
         )
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    # Corrupt files are listed as problems, not as OpenCV's own [ERROR] lines.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool, quiet_opencv():
         decoded = list(pool.map(lambda f: _decode(f[0]), files))
     xs, ys, paths, bad = [], [], [], []
     for (path, idx), (img, why) in zip(files, decoded):
@@ -227,9 +229,9 @@ def stratified_split(faces: FaceSet, val_fraction: float, seed: int) -> tuple[Fa
 
     index = np.arange(len(faces))
     tr, va = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=faces.y)
-    return faces.subset(np.sort(tr), f"{faces.source} (train part)"), faces.subset(
-        np.sort(va), f"{faces.source} (val part)"
-    )
+    train_part = faces.subset(np.sort(tr), f"{faces.source} (train part)")
+    train_part.problems = list(faces.problems)  # the skipped files stay counted (once, with the train part)
+    return train_part, faces.subset(np.sort(va), f"{faces.source} (val part)")
 
 
 def load_train_val(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_fer.atomic import write_json
+from edge_fer.atomic import check_output, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError
 from training.data import load_split
+
+log = logging.getLogger(__name__)
 
 
 def predict_probs(classifier: Any, x: np.ndarray, tta: str | None = None, batch: int = 256) -> np.ndarray:
@@ -67,16 +70,30 @@ def evaluate_model(
     out_dir: str | Path | None = None,
     backend: str = "auto",
     threads: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON."""
+    """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON (refused where
+    they exist, unless ``force``)."""
     from training.plots import plot_confusion
 
     model = Path(model)
+    out = Path(out_dir) if out_dir else model.parent
+    stem = f"{model.stem}_{Path(data).stem}"
+    png_path, json_path = out / f"{stem}_confusion.png", out / f"{stem}_eval.json"
     clf = load_classifier(model, backend=backend, threads=threads)
+    for path in (png_path, json_path):
+        check_output(path, force)
     faces = load_split(data, "val")
     labels = list(clf.meta.labels)
     if len(faces) == 0:
         raise DataError(f"{data}: no labelled faces to evaluate on")
+    if faces.problems:
+        log.warning(
+            "skipped %d unusable files in %s (run `edge-fer data check %s` to list them)",
+            len(faces.problems),
+            data,
+            data,
+        )
     probs = predict_probs(clf, faces.x, tta=tta)
     report = classification_report(faces.y, probs.argmax(axis=1), labels)
     report.update(
@@ -88,15 +105,13 @@ def evaluate_model(
             "skipped_files": len(faces.problems),
         }
     )
-    out = Path(out_dir) if out_dir else model.parent
-    stem = f"{model.stem}_{Path(data).stem}"
     report["confusion_png"] = str(
         plot_confusion(
             np.asarray(report["confusion_matrix"]),
             labels,
-            out / f"{stem}_confusion.png",
+            png_path,
             title=f"{model.name}: accuracy {report['accuracy']:.3f}",
         )
     )
-    write_json(out / f"{stem}_eval.json", report)
+    write_json(json_path, report)
     return report

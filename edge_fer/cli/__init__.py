@@ -6,8 +6,10 @@ code 1 and a hint to rerun with ``--debug`` for the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 
 import typer
@@ -57,16 +59,43 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so partial outputs are removed and runs save their state."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: run the app, turning exceptions into one line and an exit code."""
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except EdgeFerError as exc:
         _fail(str(exc), exc.exit_code, exc)
     except KeyboardInterrupt as exc:
         _fail("interrupted", EXIT_INTERRUPTED, exc)
+    except SystemExit as exc:
+        # typer turns Ctrl-C (and SIGTERM, above) into a silent exit 130: say it in our one line.
+        interrupt = _cause(exc, KeyboardInterrupt)
+        if exc.code != EXIT_INTERRUPTED or interrupt is None:
+            raise
+        _fail("interrupted", EXIT_INTERRUPTED, interrupt)
     except Exception as exc:
         _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_INTERNAL, exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in the chain that led to ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _fail(message: str, code: int, exc: BaseException) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edge_fer.choices import Backend
 from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
@@ -256,15 +257,16 @@ def evaluate_cmd(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for confusion.png/json (default: beside the model).")
     ] = None,
-    backend: Annotated[str, typer.Option(help="auto, tflite, onnx or keras.")] = "auto",
+    backend: Annotated[Backend, typer.Option(help="Backend; auto picks by the model's suffix.")] = Backend.auto,
     threads: Annotated[int | None, typer.Option(min=1)] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing confusion PNG/JSON.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix (PNG + JSON)."""
     from training.evaluate import evaluate_model
 
     if tta not in (None, "flip"):
         raise typer.BadParameter("--tta takes 'flip'", param_hint="--tta")
-    report = evaluate_model(model, data, tta=tta, out_dir=out_dir, backend=backend, threads=threads)
+    report = evaluate_model(model, data, tta=tta, out_dir=out_dir, backend=backend.value, threads=threads, force=force)
     if as_json:
         print(json.dumps(report))
         return
