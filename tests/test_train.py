@@ -138,28 +138,15 @@ def test_ctrl_c_stops_at_the_epoch_end_with_state_saved(tiny_fer, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_a_bounded_run_on_fer2013_learns(fer_dir, tmp_path, cli):
-    """Two epochs of a narrow network on the real data beat always answering 'happy' (25%) by far."""
+    """Three epochs of a small report network on the real data beat always answering 'happy' (25%) by far."""
     out = tmp_path / "fer"
     code, _, err = cli(
-        "train",
-        "--data",
-        fer_dir,
-        "--out",
-        out,
-        "--epochs",
-        "2",
-        "--arch",
-        "edgefer-xs",
-        "--batch-size",
-        "128",
-        "--lr",
-        "3e-3",
-        "--monitor",
-        "val_accuracy",
+        "train", "--data", fer_dir, "--out", out, "--epochs", "3", "--arch", "seed002-c2", "--batch-size", "128",
+        "--augment", "none", "--lr", "1e-3", "--monitor", "val_accuracy",
     )
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["best_val_accuracy"] > 0.38
+    assert summary["best_val_accuracy"] > 0.40
 
 
 def test_bad_arguments_are_usage_errors(tiny_fer, tmp_path, cli):
