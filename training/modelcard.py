@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
+from edge_fer.metadata import read_meta
 from edge_fer.sysinfo import machine
 from training.checkpoint import RunState
 from training.train import TrainConfig
@@ -69,12 +71,13 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
 
     run_dir, export_dir = Path(run_dir), Path(export_dir)
     state = RunState.load(run_dir)
-    summary_path, parity_path = run_dir / "summary.json", export_dir / "parity.json"
-    for path in (summary_path, parity_path):
-        if not path.is_file():
-            raise DataError(f"{path} not found: train (edge-fer train) and export (edge-fer export) first")
-    summary = json.loads(summary_path.read_text())
+    parity_path = export_dir / "parity.json"
+    if not parity_path.is_file():
+        raise DataError(f"{parity_path} not found: export the model first (edge-fer export ... --out {export_dir})")
     parity = json.loads(parity_path.read_text())
+    meta = read_meta(run_dir / "best.keras")
+    if meta is None:
+        raise DataError(f"{run_dir}: no best.keras metadata (best.json); is it an edge-fer training run?")
     int8 = export_dir / f"{name}_int8.tflite"
     report = evaluate_model(int8, val, out_dir=export_dir)
     bench = run_isolated((str(int8), "tflite", 1, 1, 50, 1000))
@@ -86,8 +89,8 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
     card = {
         "name": name,
         "arch": state.config["arch"],
-        "params": summary["params"],
-        "macs_per_face": summary["macs"],
+        "params": meta.extra["params"],
+        "macs_per_face": meta.extra["macs"],
         "labels": report["labels"],
         "input": "48x48x1 gray face crop, raw pixels 0..255 (scaling inside the model)",
         "training": {
@@ -96,8 +99,8 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
             "epochs_done": state.epoch,
             "epochs_planned": state.config["epochs"],
             "best_epoch": state.best.get("epoch"),
-            "train_seconds": summary["train_seconds_total"],
-            "seconds_per_epoch_median": summary["seconds_per_epoch_median"],
+            "train_seconds": float(sum(state.epoch_seconds)),
+            "seconds_per_epoch_median": float(statistics.median(state.epoch_seconds)),
             "hardware": machine(),
         },
         "val_accuracy": {fmt: row.get("accuracy") for fmt, row in artifacts.items()},
