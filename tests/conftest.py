@@ -97,16 +97,22 @@ def media_dir() -> Path:
 
 @pytest.fixture
 def cli():
-    """Run the edge-fer CLI in-process: returns (exit_code, stdout, stderr)."""
+    """Run the edge-fer CLI in-process: returns (exit_code, stdout, stderr). Log records (warnings) land in
+    the captured stderr too, formatted as the CLI formats them, so "one line" means what a user would see."""
     import contextlib
     import io
+    import logging
     import sys
 
     from edge_fer.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        argv = sys.argv
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        root, argv = logging.getLogger(), sys.argv
+        root.addHandler(handler)
         sys.argv = ["edge-fer", *map(str, args)]
         code = 0
         try:
@@ -116,6 +122,7 @@ def cli():
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:
             sys.argv = argv
+            root.removeHandler(handler)
         return code, out.getvalue(), err.getvalue()
 
     return run

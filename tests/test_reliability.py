@@ -50,38 +50,6 @@ def usage_error(code: int, err: str, *needles: str) -> None:
         assert needle in err, (needle, err)
 
 
-@pytest.fixture
-def cli():
-    """Like conftest's ``cli``, but log records (warnings) land in the captured stderr too, formatted as the
-    CLI formats them, so "one line" means what a user would see."""
-    import contextlib
-    import io
-    import logging
-
-    from edge_fer.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        handler = logging.StreamHandler(err)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
-        root, argv = logging.getLogger(), sys.argv
-        root.addHandler(handler)
-        sys.argv = ["edge-fer", *map(str, args)]
-        code = 0
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            sys.argv = argv
-            root.removeHandler(handler)
-        return code, out.getvalue(), err.getvalue()
-
-    return run
-
-
 @pytest.fixture(autouse=True)
 def _private_dataset_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_FER_CACHE", str(tmp_path / "cache"))

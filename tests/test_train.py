@@ -141,8 +141,23 @@ def test_a_bounded_run_on_fer2013_learns(fer_dir, tmp_path, cli):
     """Three epochs of a small report network on the real data beat always answering 'happy' (25%) by far."""
     out = tmp_path / "fer"
     code, _, err = cli(
-        "train", "--data", fer_dir, "--out", out, "--epochs", "3", "--arch", "seed002-c2", "--batch-size", "128",
-        "--augment", "none", "--lr", "1e-3", "--monitor", "val_accuracy",
+        "train",
+        "--data",
+        fer_dir,
+        "--out",
+        out,
+        "--epochs",
+        "3",
+        "--arch",
+        "seed002-c2",
+        "--batch-size",
+        "128",
+        "--augment",
+        "none",
+        "--lr",
+        "1e-3",
+        "--monitor",
+        "val_accuracy",
     )
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
