@@ -1,0 +1,61 @@
+"""The model in assets/ works right after install: no --model, no training, no network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_fer.assets import default_model_path
+from edge_fer.backends import load_classifier
+from edge_fer.labels import LABELS
+
+#: The shipped model's accuracy on FER2013 val may not fall below this (the interim model scores 0.5857).
+MIN_VAL_ACCURACY = 0.58
+
+
+def test_the_default_model_is_the_shipped_int8_tflite_with_its_metadata():
+    path = default_model_path()
+    assert path.name == "edgefer-s_int8.tflite" and path.stat().st_size < 1.5 * 2**20
+    clf = load_classifier(path, threads=1)
+    assert clf.backend == "tflite" and clf.input_dtype == np.int8
+    assert tuple(clf.meta.labels) == LABELS
+    probs = clf.predict(np.full((2, 48, 48, 1), 128, np.uint8))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_the_card_describes_the_shipped_artifacts():
+    card = json.loads((default_model_path().parent / "edgefer-s.card.json").read_text())
+    assert card["arch"] == "edgefer-s" and card["params"] == 1_078_687
+    assert set(card["val_accuracy"]) >= {"keras", "tflite-int8", "onnx"}
+    assert set(card["per_class_recall"]) == set(LABELS)
+    for name in ("edgefer-s.keras", "edgefer-s_onnx.onnx", card["confusion_png"]):
+        assert (default_model_path().parent / name).is_file(), name
+
+
+def test_predict_runs_on_the_shipped_model_without_options(tmp_path, cli):
+    import cv2
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 200, np.uint8))
+    code, out, err = cli("predict", blank, "--json")
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["faces"] == []
+
+
+@pytest.mark.shared
+def test_the_shipped_int8_model_keeps_its_val_accuracy(fer_dir, tmp_path, cli):
+    code, out, err = cli("evaluate", default_model_path(), "--data", fer_dir / "val", "--json", "--out", tmp_path)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["n"] == 3589 and report["accuracy"] >= MIN_VAL_ACCURACY
+
+
+@pytest.mark.shared
+def test_webcam_on_the_shared_video_finds_her_face_with_the_shipped_model(media_dir, tmp_path, cli):
+    frames = tmp_path / "frames.jsonl"
+    code, _, err = cli("webcam", "--source", media_dir / "woman-with-phone.mp4", "--headless", "--json-out", frames)
+    assert code == 0, err
+    rows = [json.loads(line) for line in frames.read_text().splitlines()]
+    assert len(rows) == 115 and sum(bool(r["faces"]) for r in rows) >= 100
