@@ -48,6 +48,19 @@ def test_pseudo_labelling_keeps_exactly_the_faces_above_the_threshold(trained_ke
     assert write_pseudo_labels(trained_keras, folder, 0.0, tmp_path / "all")["selected"] == len(x)
 
 
+def test_label_smoothing_ceiling_warns_when_the_threshold_is_out_of_reach(caplog):
+    from training.pseudo import max_confidence, warn_unreachable
+
+    assert max_confidence(0.0) == 1.0
+    assert abs(max_confidence(0.1) - (0.9 + 0.1 / 7)) < 1e-12  # the target of the true class
+    warn_unreachable(0.9, 0.1)
+    assert "ceiling" in caplog.text and "--label-smoothing 0" in caplog.text
+    caplog.clear()
+    warn_unreachable(0.9, 0.0)
+    warn_unreachable(0.7, 0.1)
+    assert caplog.text == ""
+
+
 def test_train_with_pseudo_labels_continues_on_both(cli, tiny_fer, tmp_path):
     from training.checkpoint import RunState
 
@@ -84,6 +97,10 @@ def test_pseudo_label_experiment_quick(cli, tiny_fer, tmp_path):
     assert cv2.imread(report["curves_png"]) is not None
     truth = json.loads((tmp_path / "exp" / "data" / "unlabelled_truth.json").read_text())
     assert len(truth) == 28 and not any((tmp_path / "exp" / "data" / "unlabelled").glob("*/"))
+    # The report's plain cross-entropy: smoothing would cap confidence below a 0.9 threshold.
+    from training.checkpoint import RunState
+
+    assert RunState.load(tmp_path / "exp" / "phase1").config["label_smoothing"] == 0.0
     # A rerun reuses everything: same numbers, no new epochs.
     code, out2, err = cli(
         "experiment", "pseudo-label", "--data", tiny_fer, "--arch", "seed003-mlp", "--quick",

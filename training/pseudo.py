@@ -52,6 +52,25 @@ def confident(probs: np.ndarray, threshold: float) -> np.ndarray:
     return np.flatnonzero(np.asarray(probs).max(axis=1) > threshold)
 
 
+def max_confidence(label_smoothing: float, classes: int = len(LABELS)) -> float:
+    """The top probability a model trained with ``label_smoothing`` aims for: its targets never exceed it,
+    so a threshold at or above it selects almost nothing."""
+    return 1.0 - label_smoothing + label_smoothing / classes
+
+
+def warn_unreachable(threshold: float, label_smoothing: float) -> None:
+    """One warning when ``threshold`` sits at or above what the run's label smoothing lets a model reach."""
+    ceiling = max_confidence(label_smoothing)
+    if label_smoothing > 0 and threshold >= ceiling - 0.02:
+        log.warning(
+            "threshold %.2f is near the %.3f ceiling that label smoothing %.2f sets on confidence: few faces "
+            "will pass; train with --label-smoothing 0 or lower the threshold",
+            threshold,
+            ceiling,
+            label_smoothing,
+        )
+
+
 def write_pseudo_labels(
     model_path: str | Path, unlabelled: str | Path, threshold: float, out_dir: str | Path
 ) -> dict[str, Any]:
@@ -131,6 +150,7 @@ def continue_with_pseudo_labels(
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
     pseudo_dir = run_dir / PSEUDO_DIR
+    warn_unreachable(threshold, float(state.config.get("label_smoothing", 0.0)))
     report = write_pseudo_labels(run_dir / "best.keras", unlabelled, threshold, pseudo_dir)
     extras = [e for e in state.config.get("extra_train", []) if Path(e) != pseudo_dir]
     if report["selected"]:

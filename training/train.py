@@ -302,6 +302,7 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
                 initial_epoch=state.epoch,
                 steps_per_epoch=steps,
                 class_weight=weights,
+                shuffle=False,  # the dataset shuffles itself, per epoch and reproducibly (resume needs that)
                 callbacks=[ckpt, *counters.values()],
                 verbose=verbose,
             )
