@@ -21,16 +21,8 @@ NARROW_ARGS = ["--arch", "edgefer-xs", "--batch-size", "16", "--augment", "none"
 
 
 def narrow_config(data: Path, out: Path, epochs: int, **kw) -> TrainConfig:
-    return TrainConfig(
-        data=str(data),
-        arch="edgefer-xs",
-        out=str(out),
-        epochs=epochs,
-        batch_size=16,
-        arch_kwargs=NARROW,
-        deterministic=True,
-        **kw,
-    )
+    settings = {"arch": "edgefer-xs", "batch_size": 16, "arch_kwargs": NARROW, "deterministic": True, **kw}
+    return TrainConfig(data=str(data), out=str(out), epochs=epochs, **settings)
 
 
 def test_parse_duration():
@@ -72,6 +64,24 @@ def test_time_budget_pause_then_resume_matches_an_uninterrupted_run(tiny_fer, tm
     wb = keras.models.load_model(tmp_path / "b" / "best.keras").get_weights()
     for x, y in zip(wa, wb):
         assert x == pytest.approx(y, rel=1e-4, abs=1e-5)
+
+
+def test_extending_a_cosine_run_rebuilds_its_schedule(tiny_fer, tmp_path):
+    """--resume --epochs N past the end: a finished run restarts its cosine (its old one sits at zero); a
+    run stopped early decays from where it was to zero at the new end."""
+    mlp = {"arch": "seed003-mlp", "arch_kwargs": {}, "deterministic": False, "lr": 1e-3}
+    finished = train(narrow_config(tiny_fer, tmp_path / "a", 2, **mlp), verbose=0)
+    assert finished.status == "finished"
+    resume(tmp_path / "a", epochs=4, verbose=0)
+    lr = json.loads((tmp_path / "a" / "state.json").read_text())["history"]["lr"]
+    assert len(lr) == 4 and lr[1] < 1e-9 and lr[2] == pytest.approx(5e-4, rel=0.05) and lr[3] < 1e-9
+
+    paused = train(narrow_config(tiny_fer, tmp_path / "b", 2, time_budget_s=0.001, **mlp), verbose=0)
+    assert (paused.status, paused.epochs_done) == ("paused", 1)
+    resume(tmp_path / "b", epochs=3, verbose=0)
+    lr = json.loads((tmp_path / "b" / "state.json").read_text())["history"]["lr"]
+    assert lr[0] == pytest.approx(5e-4, rel=0.05)  # halfway through the planned 2 epochs
+    assert lr[1] == pytest.approx(2.5e-4, rel=0.05) and lr[2] < 1e-9  # 5e-4 decayed over the 2 new epochs
 
 
 def _spawn_training(data: Path, out: Path, epochs: int) -> subprocess.Popen:

@@ -112,29 +112,6 @@ def write_pseudo_labels(
     return report
 
 
-def _restart_cosine(run_dir: Path, state: Any, extra_epochs: int, n_train: int) -> None:
-    """Recompile the run's last checkpoint with a fresh cosine schedule over ``extra_epochs``."""
-    import keras
-
-    from training.optim import make_optimizer, make_schedule
-    from training.train import _load_training_model
-    from training.zoo import get_entry
-
-    cfg = state.config
-    path = run_dir / state.checkpoint
-    model, _ = _load_training_model(path)
-    steps = n_train // min(cfg["batch_size"], n_train)
-    lr = cfg["lr"] if cfg["lr"] is not None else (get_entry(cfg["arch"]).learning_rate or 1e-3)
-    schedule = make_schedule("cosine", lr, steps, extra_epochs, 0)
-    model.compile(
-        optimizer=make_optimizer(cfg["optimizer"], schedule, cfg["momentum"], cfg["weight_decay"]),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg["label_smoothing"]),
-        metrics=["accuracy"],
-    )
-    with atomic_path(path) as tmp:
-        model.save(tmp)
-
-
 def continue_with_pseudo_labels(
     run_dir: str | Path,
     unlabelled: str | Path,
@@ -145,7 +122,7 @@ def continue_with_pseudo_labels(
     """Pseudo-label ``unlabelled`` with the run's best model, add the confident faces to its training set,
     and resume it for ``extra_epochs`` more. Returns (TrainResult, pseudo-label report)."""
     from training.checkpoint import RunState
-    from training.train import TrainConfig, _load_data, resume
+    from training.train import resume
 
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
@@ -159,10 +136,7 @@ def continue_with_pseudo_labels(
         log.warning("no unlabelled face above threshold %.2f; continuing on the labelled faces alone", threshold)
     state.config["extra_train"] = extras
     state.counters.pop("early_stopping", None)  # new training data: patience starts over
-    if state.config.get("schedule") == "cosine":
-        train_set, _ = _load_data(TrainConfig(**state.config))
-        _restart_cosine(run_dir, state, extra_epochs, len(train_set))
-    state.save(run_dir)
+    state.save(run_dir)  # resume() then restarts a finished cosine schedule over the extra epochs
     result = resume(run_dir, epochs=state.epoch + extra_epochs, verbose=verbose)
     return result, report
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_fer.atomic import write_json
+from edge_fer.atomic import atomic_path, write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.metadata import ModelMeta
@@ -129,20 +129,59 @@ def _build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> tuple[Any, 
     import keras
 
     from training.augment import build_augmenter
-    from training.optim import make_optimizer, make_schedule
-    from training.zoo import create_model, get_entry
+    from training.optim import make_schedule
+    from training.zoo import create_model
 
     core = create_model(cfg.arch, **cfg.arch_kwargs)
     aug = build_augmenter(AugmentConfig(**cfg.augment), cfg.seed)
     model = keras.Sequential([keras.Input(core.input_shape[1:]), *aug, core], name="train")
-    lr = cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or 1e-3)
-    schedule = make_schedule(cfg.schedule, lr, steps_per_epoch, cfg.epochs, cfg.warmup_epochs)
+    schedule = make_schedule(cfg.schedule, _peak_lr(cfg), steps_per_epoch, cfg.epochs, cfg.warmup_epochs)
+    _compile(model, cfg, schedule)
+    return model, core
+
+
+def _peak_lr(cfg: TrainConfig) -> float:
+    from training.zoo import get_entry
+
+    return cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or 1e-3)
+
+
+def _compile(model: Any, cfg: TrainConfig, schedule: Any) -> None:
+    """Compile the training model with a fresh optimizer following ``schedule``."""
+    import keras
+
+    from training.optim import make_optimizer
+
     model.compile(
         optimizer=make_optimizer(cfg.optimizer, schedule, cfg.momentum, cfg.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
-    return model, core
+
+
+def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
+    """Rebuild a cosine run's schedule for ``epochs`` > its planned end. Keras keeps the old schedule inside
+    the optimizer, and its decay would leave every added epoch at a zero rate. A run that finished its
+    schedule restarts at the peak rate with its warm-up (a warm restart, as in SGDR); a run stopped before
+    its end decays from its current rate to zero at the new end. The optimizer's moments start over."""
+    from training.optim import make_schedule
+
+    cfg = TrainConfig(**{**state.config, "epochs": epochs})
+    train_set, _ = _load_data(cfg)
+    steps = len(train_set) // min(cfg.batch_size, len(train_set))
+    finished = state.epoch >= state.config["epochs"]
+    if finished:
+        schedule = make_schedule("cosine", _peak_lr(cfg), steps, epochs - state.epoch, cfg.warmup_epochs)
+        state.counters.pop("early_stopping", None)  # a new cycle: patience starts over
+    else:
+        schedule = make_schedule("cosine", float(state.history["lr"][-1]), steps, epochs - state.epoch)
+    path = run_dir / state.checkpoint
+    model, _ = _load_training_model(path)
+    _compile(model, cfg, schedule)
+    model.optimizer.build(model.trainable_variables)  # saved whole: loading it then matches variable for variable
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    log.info("cosine schedule %s over epochs %d-%d", "restarted" if finished else "stretched", state.epoch + 1, epochs)
 
 
 def _load_training_model(path: Path) -> tuple[Any, Any]:
@@ -213,7 +252,10 @@ def resume(
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
     if epochs is not None:
+        if epochs > state.config["epochs"] and state.config.get("schedule") == "cosine" and state.checkpoint:
+            _extend_cosine(run_dir, state, epochs)
         state.config["epochs"] = epochs
+        state.save(run_dir)
     state.config["time_budget_s"] = time_budget_s
     return _run(run_dir, state, verbose=verbose)
 
