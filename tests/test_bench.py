@@ -113,3 +113,5 @@ def test_model_card_command_line_reproduces_the_run_options():
         "edge-fer train --data fer --arch edgefer-s --out runs/s --epochs 40 --lr 0.001 --weight-decay 0.0001 "
         "--warmup-epochs 1 --monitor val_accuracy --patience 40"
     )
+    extended = command_line({**cfg.__dict__, "epochs": 60}, [{"at_epoch": 40, "from_epochs": 40, "to_epochs": 60}])
+    assert extended == line + " && edge-fer train --resume runs/s --epochs 60"

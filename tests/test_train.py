@@ -75,6 +75,8 @@ def test_extending_a_cosine_run_rebuilds_its_schedule(tiny_fer, tmp_path):
     resume(tmp_path / "a", epochs=4, verbose=0)
     lr = json.loads((tmp_path / "a" / "state.json").read_text())["history"]["lr"]
     assert len(lr) == 4 and lr[1] < 1e-9 and lr[2] == pytest.approx(5e-4, rel=0.05) and lr[3] < 1e-9
+    extensions = json.loads((tmp_path / "a" / "state.json").read_text())["extensions"]
+    assert extensions == [{"at_epoch": 2, "from_epochs": 2, "to_epochs": 4}]  # the card's second command
 
     paused = train(narrow_config(tiny_fer, tmp_path / "b", 2, time_budget_s=0.001, **mlp), verbose=0)
     assert (paused.status, paused.epochs_done) == ("paused", 1)

@@ -38,6 +38,8 @@ class RunState:
     best: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, dict[str, float]] = field(default_factory=dict)
     rng: list[list[int]] = field(default_factory=list)
+    #: Each ``--resume --epochs N`` past the plan: {"at_epoch", "from_epochs", "to_epochs"} (for the card).
+    extensions: list[dict[str, int]] = field(default_factory=list)
 
     @classmethod
     def load(cls, run_dir: Path) -> RunState:

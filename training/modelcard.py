@@ -30,8 +30,12 @@ LIMITS = [
 ]
 
 
-def command_line(config: dict[str, Any]) -> str:
-    """The ``edge-fer train`` command that reproduces a run's config (non-default options only)."""
+def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None = None) -> str:
+    """The ``edge-fer train`` commands that reproduce a run: its options (non-default ones only), then one
+    ``--resume --epochs N`` per time it was extended past its plan."""
+    extensions = extensions or []
+    if extensions:
+        config = {**config, "epochs": extensions[0]["from_epochs"]}
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
     parts = ["edge-fer", "train", "--data", str(config["data"])]
     flags = {
@@ -57,6 +61,9 @@ def command_line(config: dict[str, Any]) -> str:
             parts += [flag, str(value)]
     if config.get("class_weights"):
         parts.append("--class-weights")
+    for ext in extensions:
+        early = f" (after epoch {ext['at_epoch']})" if ext["at_epoch"] != ext["from_epochs"] else ""
+        parts += ["&&", "edge-fer", "train", "--resume", str(config["out"]), "--epochs", f"{ext['to_epochs']}{early}"]
     return " ".join(parts)
 
 
@@ -94,7 +101,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         "labels": report["labels"],
         "input": "48x48x1 gray face crop, raw pixels 0..255 (scaling inside the model)",
         "training": {
-            "command": command_line(state.config),
+            "command": command_line(state.config, state.extensions),
             "data": "FER2013 train (28,709 faces); checkpoint chosen on val (PublicTest, 3,589)",
             "epochs_done": state.epoch,
             "epochs_planned": state.config["epochs"],

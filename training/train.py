@@ -252,8 +252,11 @@ def resume(
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
     if epochs is not None:
-        if epochs > state.config["epochs"] and state.config.get("schedule") == "cosine" and state.checkpoint:
-            _extend_cosine(run_dir, state, epochs)
+        if epochs > state.config["epochs"]:
+            if state.config.get("schedule") == "cosine" and state.checkpoint:
+                _extend_cosine(run_dir, state, epochs)
+            plan = {"at_epoch": state.epoch, "from_epochs": state.config["epochs"], "to_epochs": epochs}
+            state.extensions.append(plan)
         state.config["epochs"] = epochs
         state.save(run_dir)
     state.config["time_budget_s"] = time_budget_s
