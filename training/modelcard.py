@@ -61,6 +61,8 @@ def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None
             parts += [flag, str(value)]
     if config.get("class_weights"):
         parts.append("--class-weights")
+    if config.get("recalibrate_bn") is False:
+        parts.append("--no-recalibrate-bn")
     for ext in extensions:
         early = f" (after epoch {ext['at_epoch']})" if ext["at_epoch"] != ext["from_epochs"] else ""
         parts += ["&&", "edge-fer", "train", "--resume", str(config["out"]), "--epochs", f"{ext['to_epochs']}{early}"]

@@ -97,6 +97,12 @@ def train_cmd(
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Local ImageNet weights file for seed001-vgg16.")] = None,
     deterministic: Annotated[bool, typer.Option(help="Deterministic TF ops (slower; bit-exact resumes).")] = False,
+    recalibrate_bn: Annotated[
+        bool,
+        typer.Option(
+            help="At the end, re-estimate the best model's BatchNorm statistics on clean training faces.",
+        ),
+    ] = True,
     force: Annotated[bool, typer.Option(help="Start over in a run folder that holds a run.")] = False,
     pseudo_label: Annotated[
         Path | None,
@@ -158,6 +164,7 @@ def train_cmd(
                 patience=patience,
                 time_budget_s=budget,
                 arch_kwargs={"weights": str(weights)} if weights else {},
+                recalibrate_bn=recalibrate_bn,
                 deterministic=deterministic,
             )
             if pseudo_label is not None:
@@ -182,6 +189,11 @@ def train_cmd(
         if acc is not None
         else f"{result.status}: {result.epochs_done} epochs"
     )
+    if result.best.get("bn_recalibrated"):
+        console.print(
+            f"BatchNorm recalibrated on clean training faces: best model's val accuracy "
+            f"{result.best['val_accuracy_before_recalibration']:.4f} -> {result.best['val_accuracy_recalibrated']:.4f}"
+        )
     console.print(f"best model: {result.run_dir / 'best.keras'}   curves: {result.run_dir / 'curves.png'}")
     if result.status == "stopped":
         raise _Interrupted(
