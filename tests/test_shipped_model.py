@@ -11,8 +11,8 @@ from edge_fer.assets import default_model_path
 from edge_fer.backends import load_classifier
 from edge_fer.labels import LABELS
 
-#: The shipped model's accuracy on FER2013 val may not fall below this (the interim model scores 0.5857).
-MIN_VAL_ACCURACY = 0.58
+#: The shipped model's accuracy on FER2013 val may not fall below this (the shipped int8 model scores 0.6461).
+MIN_VAL_ACCURACY = 0.64
 
 
 def test_the_default_model_is_the_shipped_int8_tflite_with_its_metadata():

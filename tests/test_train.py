@@ -187,3 +187,19 @@ def test_bad_arguments_are_usage_errors(tiny_fer, tmp_path, cli):
     assert code == 2 and "no such dataset folder" in err and "Traceback" not in err
     code, _, err = cli("train", "--resume", tmp_path / "nothing-here")
     assert code == 2 and "not a training run folder" in err
+
+
+def test_resume_passes_every_epochs_value_through(cli, tmp_path, monkeypatch):
+    """--epochs 60 (the default for new runs) must still extend a resumed run; no --epochs keeps the plan."""
+    import training.train as train_module
+
+    seen: dict = {}
+
+    def fake_resume(run, epochs=None, time_budget_s=None, verbose=None):
+        seen["epochs"] = epochs
+        raise train_module.DataError("stop here")
+
+    monkeypatch.setattr(train_module, "resume", fake_resume)
+    for extra, expected in ((["--epochs", "60"], 60), ([], None), (["--epochs", "7"], 7)):
+        code, _, err = cli("train", "--resume", tmp_path, *extra)
+        assert code == 2 and "stop here" in err and seen.pop("epochs") == expected

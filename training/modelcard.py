@@ -88,7 +88,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
     if meta is None:
         raise DataError(f"{run_dir}: no best.keras metadata (best.json); is it an edge-fer training run?")
     int8 = export_dir / f"{name}_int8.tflite"
-    report = evaluate_model(int8, val, out_dir=export_dir)
+    report = evaluate_model(int8, val, out_dir=export_dir, force=True)  # a card is rebuilt whole on every run
     bench = run_isolated((str(int8), "tflite", 1, 1, 50, 1000))
     artifacts = {"keras": parity["reference"]}
     for fmt in ("tflite-fp32", "tflite-int8", "onnx"):
@@ -108,6 +108,8 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
             "epochs_done": state.epoch,
             "epochs_planned": state.config["epochs"],
             "best_epoch": state.best.get("epoch"),
+            "bn_recalibrated": bool(state.best.get("bn_recalibrated")),
+            "val_accuracy_before_bn_recalibration": state.best.get("val_accuracy_before_recalibration"),
             "train_seconds": float(sum(state.epoch_seconds)),
             "seconds_per_epoch_median": float(statistics.median(state.epoch_seconds)),
             "hardware": machine(),
@@ -143,7 +145,13 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         f"Trained with `{card['training']['command']}` ({card['training']['epochs_done']} of "
         f"{card['training']['epochs_planned']} epochs, best at epoch {card['training']['best_epoch']}, "
-        f"{card['training']['train_seconds'] / 3600:.1f} h on {card['training']['hardware']['cpu']}).",
+        f"{card['training']['train_seconds'] / 3600:.1f} h on {card['training']['hardware']['cpu']}"
+        + (
+            f"; BatchNorm statistics re-estimated on clean training faces at the end: Keras val "
+            f"{card['training']['val_accuracy_before_bn_recalibration']:.4f} before)."
+            if card["training"].get("bn_recalibrated")
+            else ")."
+        ),
         "",
         "Known limits: " + " ".join(card["limits"]),
     ]

@@ -58,7 +58,9 @@ def train_cmd(
     val_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.5, help="Stratified share held out when there is no validation split.")
     ] = 0.1,
-    epochs: Annotated[int, typer.Option(min=1)] = 60,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs in all [default: 60]; with --resume, a new total to train to.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adam,
@@ -124,8 +126,7 @@ def train_cmd(
     budget = _duration(time_budget)
     try:
         if resume is not None:
-            cli_epochs = epochs if epochs != 60 else None
-            result = resume_run(resume, epochs=cli_epochs, time_budget_s=budget)
+            result = resume_run(resume, epochs=epochs, time_budget_s=budget)
         else:
             if data is None:
                 raise DataError("no training data: pass --data DIR (or fer2013.csv), or --resume RUN_DIR")
@@ -148,7 +149,7 @@ def train_cmd(
                 out=str(out_dir),
                 val=str(val) if val else None,
                 val_fraction=val_fraction,
-                epochs=epochs,
+                epochs=epochs if epochs is not None else TrainConfig.epochs,
                 batch_size=batch_size,
                 seed=seed,
                 optimizer=optimizer.value,
