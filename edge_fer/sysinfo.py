@@ -25,7 +25,15 @@ def machine() -> dict[str, object]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MB."""
+    """Peak resident memory of this process so far, MB. On Linux from VmHWM: ``ru_maxrss`` survives exec,
+    so a process spawned by a big parent would report the parent's size."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

@@ -220,6 +220,7 @@ def test_in_a_real_process_stderr_is_the_one_line(model, bad_models, odd_images,
         (["predict", media["image"], "--model", bad_models["truncated-keras"]], bad_models["truncated-keras"]),
         (["predict", odd_images["truncated.png"], "--model", model], odd_images["truncated.png"]),
         (["data", "check", tmp_path / "messy", "--json"], None),
+        (["train", "--resume", tmp_path / "no-run"], tmp_path / "no-run"),  # --arch's check loads Keras first
     ]
     for args, named in cases:
         done = subprocess.run(

@@ -23,6 +23,7 @@ def _check_arch(name: str | None) -> str | None:
     """Typer callback: an unknown architecture is a usage error listing the valid names."""
     if name is None:
         return None
+    import_tensorflow()  # the zoo imports Keras: quietly, before typer has even reached the command
     from training.zoo import list_models
 
     names = list_models()
