@@ -126,3 +126,15 @@ def cli():
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture
+def interrupt_mid_write(monkeypatch) -> None:
+    """Every ``Path.write_bytes`` writes half its data, then raises KeyboardInterrupt (Ctrl-C mid-write)."""
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)

@@ -272,15 +272,8 @@ def test_failed_conversion_leaves_no_file(trained_keras, tiny_fer, tmp_path, mon
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_interrupted_write_leaves_no_half_file(trained_keras, tmp_path, monkeypatch):
+def test_interrupted_write_leaves_no_half_file(trained_keras, tmp_path, interrupt_mid_write):
     """An interrupt in the middle of writing the model: no model, no temp file, and no orphan sidecar."""
-    real_write = Path.write_bytes
-
-    def half_then_interrupt(self, data):
-        real_write(self, data[: len(data) // 2])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         export_model(trained_keras, "onnx", out_dir=out, latency_runs=1)

@@ -593,14 +593,11 @@ def test_ctrl_c_in_webcam_ends_with_the_summary_and_whole_outputs(cli, model, tm
 
 @pytest.mark.slow
 def test_sigterm_during_training_saves_state_and_resume_continues(tiny_fer, tmp_path, cli) -> None:
-    from test_train import _spawn_training, _wait_for_epoch
+    from test_train import signal_after_first_epoch
 
     out = tmp_path / "run"
-    proc = _spawn_training(tiny_fer, out, epochs=200)
-    _wait_for_epoch(out, proc, 1)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, err = signal_after_first_epoch(tiny_fer, out, signal.SIGTERM, timeout=120)
+    assert code == 130, err
     assert "Traceback" not in err and f"--resume {out}" in err
     state = json.loads((out / "state.json").read_text())
     assert state["status"] == "interrupted" and 1 <= state["epoch"] < 200
@@ -611,14 +608,7 @@ def test_sigterm_during_training_saves_state_and_resume_continues(tiny_fer, tmp_
     assert after["epoch"] == state["epoch"] + 1 and after["status"] == "finished"
 
 
-def test_ctrl_c_during_export_leaves_no_partial_file(cli, trained_keras, tmp_path, monkeypatch) -> None:
-    real_write = Path.write_bytes
-
-    def half_then_interrupt(self, data):
-        real_write(self, data[: len(data) // 2])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+def test_ctrl_c_during_export_leaves_no_partial_file(cli, trained_keras, tmp_path, interrupt_mid_write) -> None:
     out = tmp_path / "out"
     code, _, err = cli("export", trained_keras, "--formats", "tflite-fp32", "--out", out)
     one_line(code, err, "interrupted", exit_code=130, after_progress=True)

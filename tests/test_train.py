@@ -116,6 +116,15 @@ def _wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: floa
     pytest.fail(f"training did not reach epoch {epoch} in {timeout}s")
 
 
+def signal_after_first_epoch(data: Path, out: Path, sig: int, timeout: float) -> tuple[int, str]:
+    """Start a long training run in a real process, send ``sig`` once epoch 1 is saved; (exit code, stderr)."""
+    proc = _spawn_training(data, out, epochs=200)
+    _wait_for_epoch(out, proc, 1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
 @pytest.mark.slow
 def test_sigkill_leaves_a_good_checkpoint_and_resume_finishes(tiny_fer, tmp_path, cli):
     out = tmp_path / "run"
@@ -137,11 +146,8 @@ def test_sigkill_leaves_a_good_checkpoint_and_resume_finishes(tiny_fer, tmp_path
 @pytest.mark.slow
 def test_ctrl_c_stops_at_the_epoch_end_with_state_saved(tiny_fer, tmp_path):
     out = tmp_path / "run"
-    proc = _spawn_training(tiny_fer, out, epochs=200)
-    _wait_for_epoch(out, proc, 1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=400)
-    assert proc.returncode == 130, err
+    code, err = signal_after_first_epoch(tiny_fer, out, signal.SIGINT, timeout=400)
+    assert code == 130, err
     assert "--resume" in err and "Traceback" not in err
     state = json.loads((out / "state.json").read_text())
     assert state["status"] == "stopped" and 1 <= state["epoch"] < 200

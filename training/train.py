@@ -395,8 +395,9 @@ def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: An
     before = accuracy()
     layers = recalibrate_batchnorm(core, train_set.x, cfg.seed)
     after = accuracy() if layers else before
-    meta = read_meta(path) or ModelMeta(arch=cfg.arch, format="keras")
-    meta.extra.update({"params": core.count_params(), "macs": model_macs(core)})
+    meta = read_meta(path) or ModelMeta(  # the checkpoint's sidecar already counts params and MACs
+        arch=cfg.arch, format="keras", extra={"params": core.count_params(), "macs": model_macs(core)}
+    )
     if layers:
         with atomic_path(path) as tmp:
             core.save(tmp)
