@@ -144,11 +144,12 @@ def compare_accuracy(fer_python: str, faces_dir: str, model: str | None, tmp: Pa
     from edge_fer.assets import default_model_path
     from edge_fer.backends import load_classifier
     from edge_fer.labels import LABELS
+    from edge_fer.tta import with_tta
     from training.data import load_split
     from training.evaluate import predict_probs
 
     faces = load_split(faces_dir, "val")
-    clf = load_classifier(model or default_model_path(), threads=1)
+    clf = with_tta(load_classifier(model or default_model_path(), threads=1))  # as users run it: its own policy
     ours = predict_probs(clf, faces.x).argmax(1)
     np.save(tmp / "faces.npy", faces.x)
     theirs = run_fer(fer_python, FER_FACES, str(tmp / "faces.npy"))["pred"]

@@ -35,6 +35,7 @@ class BenchResult:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    mean_ms: float
     p50_ms_per_face: float
     throughput_per_s: float
     size_bytes: int
@@ -42,6 +43,8 @@ class BenchResult:
     tensorflow_loaded: bool
     cpu: str
     arch: str
+    inputs: str
+    tta: dict[str, Any] | None
 
 
 def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
@@ -62,14 +65,55 @@ def time_calls(fn: Callable[[], Any], warmup: int, runs: int) -> list[float]:
     return samples
 
 
-def bench_in_process(model: str, backend: str, threads: int, batch: int, warmup: int, runs: int) -> dict[str, Any]:
+MAX_FACE_FILES = 2000
+
+
+def load_face_images(folder: str | Path, limit: int = MAX_FACE_FILES) -> np.ndarray:
+    """Up to ``limit`` face images found under ``folder`` (sorted, recursive) as (N, 48, 48, 1) model inputs."""
+    import cv2
+
+    from edge_fer.preprocessing import to_face_input
+    from edge_fer.sources import IMAGE_SUFFIXES
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise EdgeFerError(f"--faces {root}: not a folder; give a folder of face images (e.g. a FER2013 val/)")
+    files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    files = [files[i] for i in np.linspace(0, len(files) - 1, min(limit, len(files)), dtype=int)] if files else []
+    faces = [img for img in (cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files) if img is not None]
+    if not faces:
+        raise EdgeFerError(f"--faces {root}: no readable images in it")
+    return np.stack([to_face_input(img) for img in faces])[..., None]
+
+
+def _inputs(faces_dir: str | None, batch: int) -> Callable[[], np.ndarray]:
+    """Each call's batch: one random-noise batch, or the next ``batch`` real faces in turn."""
+    if faces_dir is None:
+        noise = np.random.default_rng(0).integers(0, 256, (batch, 48, 48, 1), dtype=np.uint8)
+        return lambda: noise
+    faces = load_face_images(faces_dir)
+    batches = itertools.cycle([faces[i : i + batch] for i in range(0, len(faces) - batch + 1, batch)] or [faces])
+    return lambda: next(batches)
+
+
+def bench_in_process(
+    model: str,
+    backend: str,
+    threads: int,
+    batch: int,
+    warmup: int,
+    runs: int,
+    tta: str = "none",
+    faces_dir: str | None = None,
+) -> dict[str, Any]:
     """Measure one setting in this process (the worker of :func:`bench_models`)."""
     from edge_fer.backends import load_classifier
     from edge_fer.sysinfo import machine, peak_rss_mb
+    from edge_fer.tta import tta_description, with_tta
 
-    clf = load_classifier(model, backend=backend, threads=threads)
-    faces = np.random.default_rng(0).integers(0, 256, (batch, 48, 48, 1), dtype=np.uint8)
-    samples = time_calls(lambda: clf.predict(faces), warmup, runs)
+    clf = with_tta(load_classifier(model, backend=backend, threads=threads), tta)
+    next_batch = _inputs(faces_dir, batch)
+    samples = time_calls(lambda: clf.predict(next_batch()), warmup, runs)
     stats = percentiles(samples)
     info, host = clf.describe(), machine()
     return asdict(
@@ -83,13 +127,16 @@ def bench_in_process(model: str, backend: str, threads: int, batch: int, warmup:
             batch=batch,
             runs=runs,
             **stats,
+            mean_ms=float(np.mean(samples) * 1000.0),
             p50_ms_per_face=stats["p50_ms"] / batch,
-            throughput_per_s=batch / float(np.median(samples)),
+            throughput_per_s=batch / float(np.mean(samples)),
             size_bytes=Path(model).stat().st_size,
             peak_rss_mb=peak_rss_mb(),
             tensorflow_loaded="tensorflow" in sys.modules,
             cpu=str(host["cpu"]),
             arch=str(host["arch"]),
+            inputs=f"faces from {faces_dir}" if faces_dir else "random noise",
+            tta=tta_description(clf),
         )
     )
 
@@ -118,6 +165,23 @@ def run_isolated(args: tuple) -> dict[str, Any]:
     return payload
 
 
+def check_bench(
+    models: Sequence[str | Path], backend: str = "auto", tta: str = "none", faces_dir: str | Path | None = None
+) -> None:
+    """Fail fast, in this process and before any worker starts, on a bad path, model or setting."""
+    from edge_fer.backends import load_classifier
+    from edge_fer.tta import FlipTTA, with_tta
+
+    for model in models:
+        clf = with_tta(load_classifier(model, backend=backend, threads=1), tta)
+        if isinstance(clf, FlipTTA) and clf.below is not None and faces_dir is None:
+            raise EdgeFerError(
+                f"{model}: its flip policy's cost depends on the faces; give --faces DIR (e.g. a FER2013 val/)"
+            )
+    if faces_dir is not None:
+        load_face_images(faces_dir, limit=1)
+
+
 def bench_models(
     models: Sequence[str | Path],
     backend: str = "auto",
@@ -127,15 +191,22 @@ def bench_models(
     runs: int = 200,
     isolate: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    tta: str = "none",
+    faces_dir: str | Path | None = None,
+    check: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every model x threads x batch, each measured after warm-up over ``runs`` calls."""
-    from edge_fer.backends import load_classifier
+    """Every model x threads x batch, each measured after warm-up over ``runs`` calls.
 
-    for model in models:  # fail fast, in this process, on a bad path or model
-        load_classifier(model, backend=backend, threads=1)
+    ``tta``: time the bare model (``none``, default), its own flip policy (``model``) or always-flip.
+    ``faces_dir``: feed real faces from this folder in turn instead of noise; needed to time an adaptive
+    policy, whose cost depends on how sure the model is of each face. ``check=False``: the caller already
+    ran :func:`check_bench`.
+    """
+    if check:
+        check_bench(models, backend, tta, faces_dir)
     results = []
     for model, t, b in itertools.product(models, threads, batches):
-        args = (str(model), backend, t, b, warmup, runs)
+        args = (str(model), backend, t, b, warmup, runs, tta, None if faces_dir is None else str(faces_dir))
         result = run_isolated(args) if isolate else bench_in_process(*args)
         results.append(result)
         if on_result:

@@ -20,3 +20,11 @@ class DetectorKind(str, Enum):
     short = "short"  # BlazeFace short-range: faces within ~2 m (webcams, selfies); 128x128 input, fastest
     full = "full"  # BlazeFace full-range: faces within ~5 m, group photos; 192x192 input
     auto = "auto"  # both merged, full-range also on tiles of very big photos: for still images
+
+
+class TTA(str, Enum):
+    """Flip test-time averaging."""
+
+    model = "model"  # the model's own policy from its metadata (none if it has none)
+    none = "none"  # the bare model
+    flip = "flip"  # always average with the mirrored face

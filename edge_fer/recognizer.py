@@ -33,6 +33,7 @@ from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN, crop_faces, to_bgr
 from edge_fer.sources import Frame, VideoSource
 from edge_fer.tracking import DEFAULT_SMOOTHING, Tracker
+from edge_fer.tta import with_tta
 
 #: A stage clock: ``clock("detect")`` is a context manager timing that stage (see edge_fer.pipeline_bench).
 StageClock = Callable[[str], contextlib.AbstractContextManager]
@@ -92,7 +93,8 @@ class EmotionRecognizer:
     (both, plus tiles of big photos: for still images) or any :class:`FaceDetector` callable.
     ``min_face``: skip faces whose box side is below this many pixels. ``smoothing``: window in frames
     over which :meth:`track` / :meth:`frames` average a face's probabilities (0 = off). ``conf``: detector
-    confidence threshold (None: 0.6 short-range, 0.5 full-range).
+    confidence threshold (None: 0.6 short-range, 0.5 full-range). ``tta``: flip test-time averaging, the
+    model's own policy from its metadata (``"model"``), ``"none"`` or ``"flip"`` (always).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class EmotionRecognizer:
         min_face: int = DEFAULT_MIN_FACE,
         smoothing: int = DEFAULT_SMOOTHING,
         conf: float | None = None,
+        tta: str = "model",
     ):
         if threads is not None and threads < 1:
             raise EdgeFerError(f"threads must be 1 or more, got {threads}")
@@ -114,7 +117,7 @@ class EmotionRecognizer:
             raise EdgeFerError("min_face and smoothing must be 0 or more")
         if model is None or isinstance(model, (str, os.PathLike)):
             path = Path(model) if model is not None else default_model_path()
-            self.classifier: Classifier = load_classifier(path, backend, threads)
+            self.classifier: Classifier = with_tta(load_classifier(path, backend, threads), tta)
         else:
             self.classifier = model
         if isinstance(detector, (str, DetectorKind)):

@@ -21,6 +21,7 @@ from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError
 from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
 from edge_fer.quiet import import_tensorflow
+from edge_fer.tta import set_flip_policy
 from export.calibration import Calibration, load_calibration, load_validation
 from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
 from export.graph import frozen_function
@@ -31,6 +32,7 @@ from export.tflite import INT8_IO, convert_tflite, tflite_facts
 log = logging.getLogger(__name__)
 
 PARITY_FILE = "parity.json"
+FLIP_FACES = 2000  # training faces the adaptive flip policy's confidence cut is chosen on
 KERAS_SUFFIXES = (".keras", ".h5")
 
 
@@ -43,6 +45,7 @@ class Artifact:
     meta_path: Path
     facts: dict[str, Any]
     seconds: float
+    tta: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class Artifact:
             "meta": str(self.meta_path),
             "size_bytes": self.path.stat().st_size,
             "seconds": round(self.seconds, 3),
+            "tta": self.tta,
             **self.facts,
         }
 
@@ -154,6 +158,16 @@ class _Converter:
         return data, facts
 
 
+def _add_flip_policies(
+    artifacts: list[Artifact], faces: Calibration, budget: float, say: Callable[[str], None]
+) -> None:
+    """Each artifact's own confidence cut (quantised models are a little less sure than float ones)."""
+    for artifact in artifacts:
+        clf = load_classifier(artifact.path, threads=1)
+        artifact.tta = set_flip_policy(clf, faces.faces, budget, faces.source)
+        say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
+
+
 def export_model(
     model_path: str | Path,
     formats: str | Iterable[str] | None = None,
@@ -166,6 +180,7 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     calib_size: int = DEFAULT_CALIB_SIZE,
     seed: int = 0,
+    flip_budget: float | None = None,
     force: bool = False,
     strict: bool = True,
     latency_runs: int = LATENCY_RUNS,
@@ -176,6 +191,8 @@ def export_model(
 
     ``strict``: raise :class:`export.parity.ParityError` (after writing everything) when an artifact fails its
     parity gate; the CLI passes False to print the table first, then calls ``result.parity.check()``.
+    ``flip_budget``: give every artifact an adaptive flip policy mirroring that share of training faces
+    (:mod:`edge_fer.tta`); the parity report always compares the bare models.
     """
     say = progress or (lambda _msg: None)
     model_path = Path(model_path)
@@ -183,6 +200,10 @@ def export_model(
     if io_dtype not in INT8_IO:
         raise EdgeFerError(f"int8 input/output type {io_dtype!r}: choose one of {', '.join(INT8_IO)}")
     needs_faces = [f.name for f in chosen if f.calibrated]
+    if flip_budget is not None and data is None:
+        raise DataError("--flip-budget sets its confidence cut on training faces: pass --data DIR")
+    if flip_budget is not None and not 0.0 < flip_budget < 1.0:
+        raise EdgeFerError(f"--flip-budget {flip_budget}: give the share of faces to mirror, between 0 and 1")
     if needs_faces and data is None:
         raise DataError(
             f"{', '.join(needs_faces)} need real training faces to calibrate: pass --data DIR (a FER folder "
@@ -238,6 +259,9 @@ def export_model(
         elapsed = time.perf_counter() - started
         artifacts.append(Artifact(fmt, path, meta_path, facts, elapsed))
         say(f"{fmt.name}: wrote {path} ({len(blob) / 1024:,.0f} KiB, {elapsed:.1f} s)")
+
+    if flip_budget is not None:
+        _add_flip_policies(artifacts, load_calibration(data, FLIP_FACES, seed), flip_budget, say)  # type: ignore[arg-type]
 
     say(f"parity: running {len(artifacts)} artifacts" + (f" on {len(val_faces)} faces" if val_faces else ""))
     report = parity_report(source, [(a.format, a.path) for a in artifacts], val_faces, latency_runs)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from edge_fer.labels import LABELS
 
 
-def test_card_of_an_exported_run(cli, trained_keras, tiny_fer, tmp_path):
+@pytest.mark.parametrize("flip_budget", [None, "0.3"])
+def test_card_of_an_exported_run(cli, trained_keras, tiny_fer, tmp_path, flip_budget):
     exported = tmp_path / "exp"
     exported.mkdir()
     shutil.copy(trained_keras, exported / "m.keras")
     shutil.copy(trained_keras.with_suffix(".json"), exported / "m.json")
+    policy = ["--flip-budget", flip_budget] if flip_budget else []
     code, _, err = cli(
-        "export", exported / "m.keras", "--formats", "tflite-int8", "--data", tiny_fer, "--out", exported
+        "export", exported / "m.keras", "--formats", "tflite-int8,onnx", "--data", tiny_fer, "--out", exported, *policy
     )
     assert code == 0, err
 
@@ -34,6 +38,16 @@ def test_card_of_an_exported_run(cli, trained_keras, tiny_fer, tmp_path):
     assert training["epochs_done"] == 6 and training["bn_recalibrated"] is True
     assert 0.0 <= training["val_accuracy_before_bn_recalibration"] <= 1.0
     assert "BatchNorm statistics re-estimated" in out and "| tflite-int8 |" in out
+    flip = card["flip_policy"]
+    if flip_budget is None:
+        assert flip is None and "flip policy" not in out
+    else:
+        int8_eval = json.loads((exported / "m_int8_val_eval.json").read_text())
+        assert flip["val_accuracy"]["tflite-int8"] == int8_eval["accuracy"]
+        assert set(flip["val_accuracy"]) == set(flip["policy"]) == {"tflite-int8", "onnx"}
+        assert flip["policy"]["onnx"]["mode"] == "flip-below-confidence"
+        assert 0 < flip["latency_int8_one_thread_ms"]["p50_ms"] <= flip["latency_int8_one_thread_ms"]["p90_ms"]
+        assert "with its flip policy" in out and "faces mirrored" in out
     # A card is rebuilt whole: running it again refreshes its evaluation files.
     code, _, err = cli("card", trained_keras.parent, "--export-dir", exported, "--val", tiny_fer / "val", "--name", "m")
     assert code == 0, err

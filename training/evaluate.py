@@ -11,21 +11,16 @@ import numpy as np
 from edge_fer.atomic import check_output, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError
+from edge_fer.tta import tta_description, with_tta
 from training.data import load_split
 
 log = logging.getLogger(__name__)
 
 
-def predict_probs(classifier: Any, x: np.ndarray, tta: str | None = None, batch: int = 256) -> np.ndarray:
-    """Probabilities for (N, 48, 48) uint8 faces; ``tta='flip'`` averages with the mirrored faces."""
+def predict_probs(classifier: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Probabilities for (N, 48, 48) uint8 faces, in batches (any test-time policy is the classifier's own)."""
     faces = x[..., None] if x.ndim == 3 else x
-    outs = []
-    for i in range(0, len(faces), batch):
-        chunk = faces[i : i + batch]
-        p = classifier.predict(chunk)
-        if tta == "flip":
-            p = (p + classifier.predict(np.ascontiguousarray(chunk[:, :, ::-1]))) / 2.0
-        outs.append(p)
+    outs = [classifier.predict(faces[i : i + batch]) for i in range(0, len(faces), batch)]
     return np.concatenate(outs) if outs else np.zeros((0, len(classifier.meta.labels)), np.float32)
 
 
@@ -66,21 +61,21 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
 def evaluate_model(
     model: str | Path,
     data: str | Path,
-    tta: str | None = None,
+    tta: str = "model",
     out_dir: str | Path | None = None,
     backend: str = "auto",
     threads: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON (refused where
-    they exist, unless ``force``)."""
+    they exist, unless ``force``). ``tta``: the model's own flip policy (``model``), ``none`` or ``flip``."""
     from training.plots import plot_confusion
 
     model = Path(model)
     out = Path(out_dir) if out_dir else model.parent
     stem = f"{model.stem}_{Path(data).stem}"
     png_path, json_path = out / f"{stem}_confusion.png", out / f"{stem}_eval.json"
-    clf = load_classifier(model, backend=backend, threads=threads)
+    clf = with_tta(load_classifier(model, backend=backend, threads=threads), tta)
     for path in (png_path, json_path):
         check_output(path, force)
     faces = load_split(data, "val")
@@ -94,14 +89,14 @@ def evaluate_model(
             data,
             data,
         )
-    probs = predict_probs(clf, faces.x, tta=tta)
+    probs = predict_probs(clf, faces.x)
     report = classification_report(faces.y, probs.argmax(axis=1), labels)
     report.update(
         {
             "model": str(model),
             "data": str(data),
             "backend": clf.backend,
-            "tta": tta,
+            "tta": tta_description(clf),
             "skipped_files": len(faces.problems),
         }
     )

@@ -73,6 +73,29 @@ def _row(parity: dict[str, Any], fmt: str) -> dict[str, Any] | None:
     return next((r for r in parity["artifacts"] if r["format"] == fmt), None)
 
 
+def _flip_policy_figures(
+    artifacts: dict[str, Any], val: str | Path, export_dir: Path, int8_report: dict[str, Any]
+) -> dict[str, Any]:
+    """Accuracy of each artifact that carries an adaptive flip policy, under it, and the int8 model's cost per
+    face under it, timed on the validation faces (its cost depends on how sure the model is of each face)."""
+    from edge_fer.bench import run_isolated
+    from training.evaluate import evaluate_model
+
+    figures: dict[str, Any] = {"val_accuracy": {}}
+    for fmt, row in artifacts.items():
+        meta = read_meta(row["path"]) if fmt != "keras" else None
+        if meta is None or "tta" not in meta.extra:
+            continue
+        report = int8_report
+        if fmt != "tflite-int8":
+            report = evaluate_model(row["path"], val, out_dir=export_dir, force=True)
+        figures["val_accuracy"][fmt] = report["accuracy"]
+        figures.setdefault("policy", {})[fmt] = report["tta"]
+    timed = run_isolated((artifacts["tflite-int8"]["path"], "tflite", 1, 1, 50, 2000, "model", str(val)))
+    figures["latency_int8_one_thread_ms"] = {k: timed[k] for k in ("p50_ms", "mean_ms", "p90_ms")}
+    return figures
+
+
 def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, name: str) -> dict[str, Any]:
     """Evaluate and bench ``<export_dir>/<name>_int8.tflite``, then write ``<export_dir>/<name>.card.json``."""
     from edge_fer.bench import run_isolated
@@ -95,6 +118,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         row = _row(parity, fmt)
         if row:
             artifacts[fmt] = row
+    flip = _flip_policy_figures(artifacts, val, export_dir, report) if report["tta"] else None
     card = {
         "name": name,
         "arch": state.config["arch"],
@@ -115,6 +139,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
             "hardware": machine(),
         },
         "val_accuracy": {fmt: row.get("accuracy") for fmt, row in artifacts.items()},
+        "flip_policy": flip,
         "int8_agreement_with_keras": (_row(parity, "tflite-int8") or {}).get("agreement"),
         "per_class_recall": {k: v["recall"] for k, v in report["per_class"].items()},
         "most_confused": report["most_confused"][:5],
@@ -129,19 +154,48 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
     return card
 
 
+def _accuracy_table(card: dict[str, Any]) -> list[str]:
+    flip = card.get("flip_policy")
+    if not flip:
+        return [
+            "| artifact | val accuracy |",
+            "|---|---|",
+            *(f"| {fmt} | {v:.4f} |" for fmt, v in card["val_accuracy"].items() if v is not None),
+        ]
+    ms = flip["latency_int8_one_thread_ms"]
+    rows = [
+        "| artifact | val accuracy | with its flip policy | faces mirrored |",
+        "|---|---|---|---|",
+    ]
+    for fmt, value in card["val_accuracy"].items():
+        if value is None:
+            continue
+        with_policy = flip["val_accuracy"].get(fmt)
+        policy = flip.get("policy", {}).get(fmt, {})
+        rows.append(
+            f"| {fmt} | {value:.4f} | "
+            + (f"{with_policy:.4f} | {policy['flipped_fraction']:.1%} |" if with_policy is not None else "- | - |")
+        )
+    rows += [
+        "",
+        f"With its flip policy the int8 model takes p50 {ms['p50_ms']:.2f} ms, mean {ms['mean_ms']:.2f} ms, "
+        f"p90 {ms['p90_ms']:.2f} ms per face on one thread (timed on the val faces in turn).",
+    ]
+    return rows
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The README section of a card."""
-    acc = card["val_accuracy"]
     lines = [
         f"**{card['name']}** ({card['arch']}): {card['params']:,} parameters, {card['macs_per_face'] / 1e6:.1f}M MACs "
         f"per face; int8 TFLite {card['size_bytes'].get('tflite-int8', 0) / 1e6:.2f} MB, "
         f"p50 {card['latency_int8_p50_ms_one_thread']:.2f} ms per face on one thread ({card['latency_machine']}).",
         "",
-        "| artifact | val accuracy |",
-        "|---|---|",
-        *(f"| {fmt} | {value:.4f} |" for fmt, value in acc.items() if value is not None),
+        *_accuracy_table(card),
         "",
-        "Per-class recall (int8): " + ", ".join(f"{k} {v:.2f}" for k, v in card["per_class_recall"].items()) + ".",
+        f"Per-class recall (int8{', with its flip policy' if card.get('flip_policy') else ''}): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in card["per_class_recall"].items())
+        + ".",
         "",
         f"Trained with `{card['training']['command']}` ({card['training']['epochs_done']} of "
         f"{card['training']['epochs_planned']} epochs, best at epoch {card['training']['best_epoch']}, "

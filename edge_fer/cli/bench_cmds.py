@@ -10,8 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge_fer.choices import Backend
+from edge_fer.choices import TTA, Backend
 from edge_fer.cli.consoles import make_console
+from edge_fer.tta import describe_tta
 
 out = make_console()
 err = make_console(stderr=True)
@@ -51,6 +52,13 @@ def bench_cmd(
     model: Annotated[Path | None, typer.Option(help="Emotion model for --pipeline (default: the shipped one).")] = None,
     max_frames: Annotated[int, typer.Option(min=1, help="Frames for --pipeline.")] = 300,
     repeats: Annotated[int, typer.Option(min=1, help="--pipeline passes over the frames; medians are reported.")] = 3,
+    tta: Annotated[
+        TTA, typer.Option(help="Time the bare model (none), its own flip policy (model) or always-flip.")
+    ] = TTA.none,
+    faces: Annotated[
+        Path | None,
+        typer.Option(help="Feed real faces from this folder in turn (needed to time an adaptive flip policy)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Latency (p50/p90/p99), throughput, size and peak memory of models, or of the pipeline per stage."""
@@ -82,13 +90,24 @@ def bench_cmd(
         return
     if not models:
         raise typer.BadParameter("give at least one model, or --pipeline SOURCE", param_hint="MODELS")
-    from edge_fer.bench import bench_models
+    from edge_fer.bench import bench_models, check_bench
+
+    check_bench(models, backend.value, tta.value, faces)
 
     total = len(models) * len(thread_list) * len(batch_list)
     with _progress() as progress:
         task = progress.add_task("bench", total=total)
         results = bench_models(
-            models, backend.value, thread_list, batch_list, warmup, runs, on_result=lambda r: progress.advance(task)
+            models,
+            backend.value,
+            thread_list,
+            batch_list,
+            warmup,
+            runs,
+            on_result=lambda r: progress.advance(task),
+            tta=tta.value,
+            faces_dir=faces,
+            check=False,
         )
     if as_json:
         print(json.dumps({"results": results}))
@@ -102,6 +121,7 @@ def bench_cmd(
         "p50 ms",
         "p90 ms",
         "p99 ms",
+        "mean ms",
         "ms/face",
         "faces/s",
         "size",
@@ -119,6 +139,7 @@ def bench_cmd(
             f"{r['p50_ms']:.3f}",
             f"{r['p90_ms']:.3f}",
             f"{r['p99_ms']:.3f}",
+            f"{r['mean_ms']:.3f}",
             f"{r['p50_ms_per_face']:.3f}",
             f"{r['throughput_per_s']:.0f}",
             f"{r['size_bytes'] / 1024:.0f} KB",
@@ -127,7 +148,10 @@ def bench_cmd(
         )
     out.print(table)
     if results:
-        out.print(f"{results[0]['cpu']} ({results[0]['arch']}); accel {results[0]['accel']}")
+        out.print(f"{results[0]['cpu']} ({results[0]['arch']}); accel {results[0]['accel']}; {results[0]['inputs']}")
+        for r in results:
+            if r["tta"]:
+                out.print(f"{Path(r['model']).name} test-time flip: {describe_tta(r['tta'])}")
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,15 @@ def export_cmd(
         int, typer.Option(min=1, help="Representative training faces for int8 calibration (stratified, seeded).")
     ] = DEFAULT_CALIB_SIZE,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the calibration sample.")] = 0,
+    flip_budget: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            max=0.99,
+            help="Give each artifact an adaptive flip policy: mirror the least sure faces, this share of training "
+            "faces (e.g. 0.3), and average.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing artifacts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of the table.")] = False,
 ) -> None:
@@ -75,6 +84,7 @@ def export_cmd(
         opset=opset,
         calib_size=calib_size,
         seed=seed,
+        flip_budget=flip_budget,
         force=force,
         strict=False,
         progress=progress,
@@ -83,6 +93,12 @@ def export_cmd(
         print(json.dumps(result.to_dict(), indent=2))
     else:
         out.print(render_table(result.parity))
+        for a in result.artifacts:
+            if a.tta:
+                out.print(
+                    f"{a.path.name}: mirrors faces below confidence {a.tta['below_confidence']:.3f} "
+                    f"({a.tta['budget']:.0%} of {a.tta['chosen_on']['faces']} training faces)"
+                )
         for note in result.notes:
             console.print(f"[yellow]note:[/yellow] {note}")
         out.print(f"artifacts in {result.out_dir}, parity report {result.parity_path}", soft_wrap=True)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edge_fer.choices import Backend, DetectorKind
+from edge_fer.choices import TTA, Backend, DetectorKind
 from edge_fer.cli.consoles import make_console
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ ConfOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
+TTAOpt = Annotated[
+    TTA, typer.Option(help="Flip test-time averaging: the model's own policy, none (fastest), or always mirror.")
+]
 
 
 def _recognizer(
@@ -43,6 +46,7 @@ def _recognizer(
     margin: float,
     min_face: int,
     conf: float | None,
+    tta: TTA,
     smoothing: int = 0,
 ) -> EmotionRecognizer:
     from edge_fer.recognizer import EmotionRecognizer
@@ -56,6 +60,7 @@ def _recognizer(
         min_face=min_face,
         smoothing=smoothing,
         conf=conf,
+        tta=tta.value,
     )
 
 
@@ -75,12 +80,13 @@ def predict_cmd(
     min_face: MinFaceOpt = 20,
     margin: MarginOpt = 0.1,
     conf: ConfOpt = None,
+    tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
 ) -> None:
     """Faces and their emotions in images. An image without a face gives an empty list, not an error."""
     from edge_fer.predict import predict_images
 
-    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf)
+    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta)
     total = n_images = 0
     for result in predict_images(rec, inputs, save_annotated=save_annotated, force=force):
         n_images += 1
@@ -123,12 +129,13 @@ def webcam_cmd(
     min_face: MinFaceOpt = 20,
     margin: MarginOpt = 0.1,
     conf: ConfOpt = None,
+    tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
 ) -> None:
     """Live emotions from a camera, video file or stream; q or Esc quits."""
     from edge_fer.video import run_video
 
-    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, smoothing)
+    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta, smoothing)
     summary = run_video(
         rec,
         source,

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edge_fer.choices import Backend
+from edge_fer.choices import TTA, Backend
 from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
+from edge_fer.tta import describe_tta
 from training.choices import AugmentPreset, Monitor, Optimizer, Schedule
 
 console = make_console(stderr=True)
@@ -265,8 +266,9 @@ def evaluate_cmd(
     model: Annotated[Path, typer.Argument(help="A .keras, .tflite or .onnx model.")],
     data: Annotated[Path, typer.Option(help="Labelled faces: a split folder or fer2013.csv (PublicTest).")],
     tta: Annotated[
-        str | None, typer.Option(help="Test-time augmentation: 'flip' averages with the mirrored face.")
-    ] = None,
+        TTA,
+        typer.Option(help="Flip test-time averaging: the model's own policy, none, or always mirror."),
+    ] = TTA.model,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for confusion.png/json (default: beside the model).")
@@ -278,13 +280,15 @@ def evaluate_cmd(
     """Accuracy, per-class precision/recall/F1 and the confusion matrix (PNG + JSON)."""
     from training.evaluate import evaluate_model
 
-    if tta not in (None, "flip"):
-        raise typer.BadParameter("--tta takes 'flip'", param_hint="--tta")
-    report = evaluate_model(model, data, tta=tta, out_dir=out_dir, backend=backend.value, threads=threads, force=force)
+    report = evaluate_model(
+        model, data, tta=tta.value, out_dir=out_dir, backend=backend.value, threads=threads, force=force
+    )
     if as_json:
         print(json.dumps(report))
         return
     out.print(f"{model} on {data}: accuracy {report['accuracy']:.4f} (n={report['n']})")
+    if report["tta"]:
+        out.print(f"test-time flip: {describe_tta(report['tta'])}")
     table = Table()
     for col in ("label", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "label" else "right")

@@ -1,0 +1,170 @@
+"""Flip test-time averaging: always, or adaptive (only the faces the model is unsure of), carried in the
+model's metadata and applied alike by evaluate, bench and the runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from runtime_models import converted, synthetic_faces
+
+from edge_fer.backends import load_classifier
+from edge_fer.errors import EdgeFerError, ModelError
+from edge_fer.metadata import ModelMeta, read_meta, write_meta
+from edge_fer.tta import FlipTTA, flip_threshold, set_flip_policy, tta_description, with_tta
+
+
+class SidedModel:
+    """Sure of faces brighter on the left (class 0), unsure of faces brighter on the right (class 1)."""
+
+    backend = "fake"
+    path = Path("sided.tflite")
+
+    def __init__(self, extra: dict | None = None):
+        self.meta = ModelMeta(extra=extra or {})
+        self.calls: list[int] = []
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        self.calls.append(len(faces))
+        left = faces[:, :, :24].mean(axis=(1, 2, 3)) > faces[:, :, 24:].mean(axis=(1, 2, 3))
+        probs = np.full((len(faces), 7), 0.05, np.float32)
+        probs[left, 0] = 0.70
+        probs[~left, 1] = 0.40
+        probs[~left, 2] = 0.30
+        return probs
+
+    def describe(self) -> dict:
+        return {"backend": "fake"}
+
+
+def _faces() -> np.ndarray:
+    faces = np.zeros((4, 48, 48, 1), np.uint8)
+    faces[:2, :, :24] = 200  # left-bright: confident
+    faces[2:, :, 24:] = 200  # right-bright: unsure, and mirrored they look left-bright
+    return faces
+
+
+def test_always_flip_averages_every_face_with_its_mirror():
+    inner = SidedModel()
+    probs = FlipTTA(inner).predict(_faces())
+    assert inner.calls == [4, 4]
+    assert np.allclose(probs[:, 0], (0.70 + 0.05) / 2)  # every face averaged with its mirror, sure or not
+    assert np.allclose(probs[:, 1], (0.40 + 0.05) / 2)
+
+
+def test_adaptive_flip_mirrors_only_the_unsure_faces():
+    inner = SidedModel()
+    tta = FlipTTA(inner, below=0.5)
+    probs = tta.predict(_faces())
+    assert inner.calls == [4, 2]  # the mirrored pass sees the two unsure faces only
+    assert np.allclose(probs[:2], SidedModel().predict(_faces()[:2]))  # confident faces untouched
+    assert np.allclose(probs[2:, 0], 0.375)
+    assert tta.flipped_fraction == 0.5
+    assert tta_description(tta) == {"mode": "flip-below-confidence", "below_confidence": 0.5, "flipped_fraction": 0.5}
+
+
+def test_model_mode_reads_the_policy_from_metadata_and_none_is_bare():
+    bare = SidedModel()
+    assert with_tta(bare, "model") is bare  # no policy: the bare model
+    assert with_tta(bare, "none") is bare
+    assert with_tta(bare, "flip").below is None
+    policy = {"mode": "flip-below-confidence", "below_confidence": 0.55}
+    assert with_tta(SidedModel({"tta": policy}), "model").below == 0.55
+    assert with_tta(SidedModel({"tta": policy}), "none").__class__ is SidedModel
+    with pytest.raises(ModelError, match="not one this runtime implements"):
+        with_tta(SidedModel({"tta": {"mode": "five-crop"}}), "model")
+    with pytest.raises(EdgeFerError, match="choose one of model, none, flip"):
+        with_tta(bare, "mirror")
+
+
+def test_threshold_is_the_budget_quantile_of_confidence():
+    top = np.linspace(0.2, 0.9, 101)
+    assert flip_threshold(top, 0.3) == pytest.approx(0.41)
+    assert np.mean(top < flip_threshold(top, 0.3)) == pytest.approx(0.3, abs=0.01)
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(EdgeFerError, match="between 0 and 1"):
+            flip_threshold(top, bad)
+
+
+@pytest.fixture(scope="module")
+def policy_model(trained_keras, tmp_path_factory) -> Path:
+    """A copy of the small int8 model with an adaptive policy mirroring 40% of synthetic faces."""
+    src = converted(str(trained_keras))["tflite_int8"]
+    out = tmp_path_factory.mktemp("tta") / "policy_int8.tflite"
+    out.write_bytes(src.read_bytes())
+    write_meta(out, read_meta(src))
+    faces, _ = synthetic_faces(30, seed=11)
+    set_flip_policy(load_classifier(out), faces, 0.4, "synthetic faces")
+    return out
+
+
+def test_policy_travels_in_the_sidecar_and_mirrors_its_budget(policy_model):
+    policy = read_meta(policy_model).extra["tta"]
+    assert policy["mode"] == "flip-below-confidence" and policy["budget"] == 0.4
+    assert policy["chosen_on"] == {"faces": 210, "source": "synthetic faces"}
+    clf = with_tta(load_classifier(policy_model), "model")
+    assert clf.below == policy["below_confidence"]
+    faces, _ = synthetic_faces(30, seed=11)  # the faces the cut was chosen on: 40% of them mirrored
+    clf.predict(faces)
+    assert clf.flipped_fraction == pytest.approx(0.4, abs=0.02)
+
+
+def test_evaluate_applies_the_models_policy_unless_told_none(policy_model, tiny_fer, tmp_path, cli):
+    code, out, err = cli("evaluate", policy_model, "--data", tiny_fer / "val", "--out", tmp_path, "--json")
+    assert code == 0, err
+    own = json.loads(out)
+    assert own["tta"]["mode"] == "flip-below-confidence" and 0 <= own["tta"]["flipped_fraction"] <= 1
+    code, out, err = cli("evaluate", policy_model, "--data", tiny_fer / "val", "--out", tmp_path, "--json", "--force",
+                         "--tta", "none")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["tta"] is None
+
+
+def test_bench_times_an_adaptive_policy_on_real_faces_only(policy_model, tiny_fer, cli):
+    code, _, err = cli("bench", policy_model, "--tta", "model", "--runs", "5", "--warmup", "1")
+    assert code == 2 and "give --faces DIR" in err and err.count("\n") == 1
+    code, out, err = cli(
+        "bench", policy_model, "--tta", "model", "--faces", tiny_fer / "val", "--runs", "20", "--warmup", "2", "--json"
+    )
+    assert code == 0, err
+    (result,) = json.loads(out)["results"]
+    assert result["inputs"] == f"faces from {tiny_fer / 'val'}"
+    assert result["tta"]["mode"] == "flip-below-confidence"
+    assert 0 <= result["tta"]["flipped_fraction"] <= 1 and result["mean_ms"] > 0
+    code, _, err = cli("bench", policy_model, "--faces", tiny_fer / "nowhere", "--runs", "5")
+    assert code == 2 and "not a folder" in err
+
+
+def test_export_flip_budget_needs_training_faces(cli, trained_keras, tmp_path):
+    code, _, err = cli("export", trained_keras, "-f", "tflite-fp32", "--flip-budget", "0.3", "--out", tmp_path)
+    assert code == 2 and "--flip-budget sets its confidence cut on training faces" in err
+    assert not list(tmp_path.iterdir())  # refused before writing anything
+
+
+def test_export_flip_budget_gives_each_artifact_its_own_cut(cli, trained_keras, tiny_fer, tmp_path):
+    code, out, err = cli(
+        "export", trained_keras, "-f", "tflite-fp32,tflite-int8", "--data", tiny_fer, "--out", tmp_path,
+        "--flip-budget", "0.3", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    for art in json.loads(out)["artifacts"]:
+        assert art["tta"]["budget"] == 0.3
+        assert read_meta(art["path"]).extra["tta"] == art["tta"]
+        assert 0 < art["tta"]["below_confidence"] <= 1
+
+
+def test_the_runtime_applies_the_policy_and_can_run_bare(policy_model):
+    from edge_fer.recognizer import EmotionRecognizer
+
+    def no_faces(frame):
+        return []
+
+    own = EmotionRecognizer(policy_model, detector=no_faces)
+    assert (
+        isinstance(own.classifier, FlipTTA)
+        and own.classifier.below == read_meta(policy_model).extra["tta"]["below_confidence"]
+    )
+    assert own.describe()["classifier"]["tta"]["mode"] == "flip-below-confidence"
+    assert not isinstance(EmotionRecognizer(policy_model, detector=no_faces, tta="none").classifier, FlipTTA)
