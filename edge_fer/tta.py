@@ -87,10 +87,15 @@ def describe_tta(report: dict[str, Any]) -> str:
     return f"{share} (those with top probability below {report['below_confidence']:.3f})"
 
 
-def flip_threshold(top_probs: np.ndarray, budget: float) -> float:
-    """The confidence below which a ``budget`` share of these faces falls: the adaptive policy's cut."""
+def check_flip_budget(budget: float) -> None:
+    """Refuse a budget that is not a share of faces (callers check before any costly work)."""
     if not 0.0 < budget < 1.0:
         raise EdgeFerError(f"flip budget {budget}: give the share of faces to mirror, between 0 and 1 (e.g. 0.3)")
+
+
+def flip_threshold(top_probs: np.ndarray, budget: float) -> float:
+    """The confidence below which a ``budget`` share of these faces falls: the adaptive policy's cut."""
+    check_flip_budget(budget)
     if len(top_probs) == 0:
         raise EdgeFerError("flip budget: no faces to set the confidence cut on")
     return float(np.quantile(np.asarray(top_probs, np.float64), budget))

@@ -21,7 +21,7 @@ from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError
 from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
 from edge_fer.quiet import import_tensorflow
-from edge_fer.tta import set_flip_policy
+from edge_fer.tta import check_flip_budget, set_flip_policy
 from export.calibration import Calibration, load_calibration, load_validation
 from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
 from export.graph import frozen_function
@@ -202,8 +202,8 @@ def export_model(
     needs_faces = [f.name for f in chosen if f.calibrated]
     if flip_budget is not None and data is None:
         raise DataError("--flip-budget sets its confidence cut on training faces: pass --data DIR")
-    if flip_budget is not None and not 0.0 < flip_budget < 1.0:
-        raise EdgeFerError(f"--flip-budget {flip_budget}: give the share of faces to mirror, between 0 and 1")
+    if flip_budget is not None:
+        check_flip_budget(flip_budget)
     if needs_faces and data is None:
         raise DataError(
             f"{', '.join(needs_faces)} need real training faces to calibrate: pass --data DIR (a FER folder "
