@@ -168,6 +168,13 @@ def _add_flip_policies(
         say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
 
 
+def _check_name(name: str) -> str:
+    """An artifact stem is a bare file name: a path would write outside ``--out``."""
+    if not name or name in {".", ".."} or any(sep in name for sep in ("/", "\\")):
+        raise EdgeFerError(f"--name {name!r}: give a bare file stem such as edgefer-s (folders go in --out)")
+    return name
+
+
 def export_model(
     model_path: str | Path,
     formats: str | Iterable[str] | None = None,
@@ -181,6 +188,7 @@ def export_model(
     calib_size: int = DEFAULT_CALIB_SIZE,
     seed: int = 0,
     flip_budget: float | None = None,
+    name: str | None = None,
     force: bool = False,
     strict: bool = True,
     latency_runs: int = LATENCY_RUNS,
@@ -193,10 +201,13 @@ def export_model(
     parity gate; the CLI passes False to print the table first, then calls ``result.parity.check()``.
     ``flip_budget``: give every artifact an adaptive flip policy mirroring that share of training faces
     (:mod:`edge_fer.tta`); the parity report always compares the bare models.
+    ``name``: the artifacts' stem (``<name>_int8.tflite``); default the model file's, so ``best.keras`` gives
+    ``best_int8.tflite`` and a release can be named without copying the model.
     """
     say = progress or (lambda _msg: None)
     model_path = Path(model_path)
     chosen = parse_formats(formats, int8=int8, have_data=data is not None)
+    stem = _check_name(name) if name is not None else model_path.stem
     if io_dtype not in INT8_IO:
         raise EdgeFerError(f"int8 input/output type {io_dtype!r}: choose one of {', '.join(INT8_IO)}")
     needs_faces = [f.name for f in chosen if f.calibrated]
@@ -216,7 +227,6 @@ def export_model(
 
     source = load_source(model_path)
     out = Path(out_dir) if out_dir is not None else model_path.parent / "export"
-    stem = model_path.stem
     targets = [(fmt, fmt.path(out, stem)) for fmt in chosen]
     for _, path in targets:  # refuse before converting anything
         check_output(path, force)

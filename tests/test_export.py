@@ -256,6 +256,23 @@ def test_export_without_data_writes_floats_and_says_parity_is_unchecked(cli, tra
     assert "no validation faces" in result["notes"][0]
 
 
+def test_name_sets_the_artifact_stem_without_copying_the_model(cli, trained_keras, tmp_path):
+    args = ("-f", "tflite-fp32", "--name", "edgefer-s", "--out", tmp_path, "--json")
+    code, out, err = cli("export", trained_keras, *args)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edgefer-s_fp32.json", "edgefer-s_fp32.tflite", "parity.json"]
+    assert json.loads(out)["artifacts"][0]["path"].endswith("edgefer-s_fp32.tflite")
+    meta = json.loads((tmp_path / "edgefer-s_fp32.json").read_text())
+    assert meta["extra"]["source_model"] == str(trained_keras)  # still names the model it came from
+
+
+@pytest.mark.parametrize("bad", ["", "sub/edgefer-s", "..", "a\\b"])
+def test_name_with_a_folder_in_it_is_refused(cli, trained_keras, tmp_path, bad):
+    err = _one_line_error(*cli("export", trained_keras, "-f", "tflite-fp32", "--name", bad, "--out", tmp_path)[::2])
+    assert "--name" in err and "bare file stem" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- atomic writes and existing outputs
 
 

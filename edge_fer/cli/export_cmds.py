@@ -50,12 +50,15 @@ def export_cmd(
             "faces (e.g. 0.3), and average.",
         ),
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Artifact stem: <name>_int8.tflite (default: the model file's stem).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing artifacts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of the table.")] = False,
 ) -> None:
     """Export to TFLite (fp32/fp16/dynamic/int8) and ONNX (float/int8), then prove each artifact against Keras.
 
-    Writes <out>/<stem>_<tag>.<tflite|onnx>, a sidecar <stem>_<tag>.json for each, and parity.json.
+    Writes <out>/<name>_<tag>.<tflite|onnx>, a sidecar <name>_<tag>.json for each, and parity.json.
 
     Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
     """
@@ -85,6 +88,7 @@ def export_cmd(
         calib_size=calib_size,
         seed=seed,
         flip_budget=flip_budget,
+        name=name,
         force=force,
         strict=False,
         progress=progress,
