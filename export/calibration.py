@@ -1,7 +1,7 @@
 """Representative faces for int8 calibration, and the validation faces the parity report runs on.
 
 Calibration sees real training faces, stratified by label so rare emotions (disgust) set activation
-ranges too, decoded by :mod:`training.data` through the runtime's own preprocessing. Never validation
+ranges too, decoded by :mod:`edge_fer.training.data` through the runtime's own preprocessing. Never validation
 faces (the parity report would grade its own calibration), never noise.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_fer.errors import DataError
+from edge_fer.export.formats import DEFAULT_CALIB_SIZE
 from edge_fer.preprocessing import INPUT_SIZE
-from export.formats import DEFAULT_CALIB_SIZE
-from training.data import FaceSet, find_splits, load_split
+from edge_fer.training.data import FaceSet, find_splits, load_split
 
 
 @dataclass

@@ -19,15 +19,15 @@ from typing import Any
 from edge_fer.atomic import check_output, write_bytes, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError
+from edge_fer.export.calibration import Calibration, load_calibration, load_validation
+from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
+from edge_fer.export.graph import frozen_function
+from edge_fer.export.onnx import convert_onnx, onnx_facts, quantize_onnx
+from edge_fer.export.parity import LATENCY_RUNS, ParityReport, parity_report
+from edge_fer.export.tflite import INT8_IO, convert_tflite, tflite_facts
 from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
 from edge_fer.quiet import import_tensorflow
 from edge_fer.tta import check_flip_budget, set_flip_policy
-from export.calibration import Calibration, load_calibration, load_validation
-from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
-from export.graph import frozen_function
-from export.onnx import convert_onnx, onnx_facts, quantize_onnx
-from export.parity import LATENCY_RUNS, ParityReport, parity_report
-from export.tflite import INT8_IO, convert_tflite, tflite_facts
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def export_model(
     """Export ``model_path`` to ``formats`` in ``out_dir`` (default: ``export/`` beside the model) and prove
     each artifact against it on the validation faces of ``val`` or ``data``.
 
-    ``strict``: raise :class:`export.parity.ParityError` (after writing everything) when an artifact fails its
+    ``strict``: raise :class:`edge_fer.export.parity.ParityError` (after writing everything) when an artifact fails its
     parity gate; the CLI passes False to print the table first, then calls ``result.parity.check()``.
     ``flip_budget``: give every artifact an adaptive flip policy mirroring that share of training faces
     (:mod:`edge_fer.tta`); the parity report always compares the bare models.

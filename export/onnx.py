@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from edge_fer.errors import EdgeFerError, ModelError
+from edge_fer.export.calibration import Calibration
+from edge_fer.export.formats import DEFAULT_OPSET
+from edge_fer.export.graph import INPUT_NAME, OUTPUT_NAME, frozen_function, input_signature
 from edge_fer.quiet import import_tensorflow, quiet_native
-from export.calibration import Calibration
-from export.formats import DEFAULT_OPSET
-from export.graph import INPUT_NAME, OUTPUT_NAME, frozen_function, input_signature
 
 CALIB_BATCH = 32
 

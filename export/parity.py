@@ -1,9 +1,9 @@
 """The parity report: every exported artifact run by the runtime's own loader against the Keras model.
 
 Per artifact: file size, accuracy on the validation faces (the number ``edge-fer evaluate`` reports:
-same loader, same :func:`training.evaluate.predict_probs`), top-1 agreement with Keras, the largest
+same loader, same :func:`edge_fer.training.evaluate.predict_probs`), top-1 agreement with Keras, the largest
 probability difference, and the median latency of one face on one thread. Each format's gate comes from
-:mod:`export.formats`; :meth:`ParityReport.check` raises when one fails.
+:mod:`edge_fer.export.formats`; :meth:`ParityReport.check` raises when one fails.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import numpy as np
 
 from edge_fer.backends import load_classifier
 from edge_fer.errors import EdgeFerError
+from edge_fer.export.formats import ExportFormat
 from edge_fer.preprocessing import INPUT_SIZE
 from edge_fer.quiet import quiet_native
-from export.formats import ExportFormat
-from training.data import FaceSet
-from training.evaluate import predict_probs
+from edge_fer.training.data import FaceSet
+from edge_fer.training.evaluate import predict_probs
 
 LATENCY_RUNS = 50
 LATENCY_WARMUP = 5

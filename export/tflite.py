@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from edge_fer.errors import EdgeFerError, ModelError
+from edge_fer.export.calibration import Calibration
+from edge_fer.export.formats import ExportFormat
+from edge_fer.export.graph import frozen_function
 from edge_fer.quiet import import_tensorflow, quiet_native
-from export.calibration import Calibration
-from export.formats import ExportFormat
-from export.graph import frozen_function
 
 #: Input/output tensor types a full-integer model may have (``--uint8``, ``--float-io``).
 INT8_IO = ("int8", "uint8", "float32")

@@ -50,7 +50,7 @@ def tiny_fer(tmp_path_factory) -> Path:
 def trained_keras(tiny_fer, tmp_path_factory) -> Path:
     """A narrow edgefer-xs (8-16-32-32) trained for a few epochs on ``tiny_fer`` with edge-fer's own trainer:
     ``best.keras`` with its ``best.json`` metadata. Learns the synthetic patterns well."""
-    from training.train import TrainConfig, train
+    from edge_fer.training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("trained") / "run"
     cfg = TrainConfig(

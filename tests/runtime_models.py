@@ -36,12 +36,12 @@ def converted(keras_path: str) -> dict[str, Path]:
     import keras
     import tensorflow as tf
 
-    from edge_fer.backends import import_custom_layers
+    from edge_fer.quiet import import_tensorflow
 
     src = Path(keras_path)
     out = src.parent / "runtime_models"
     out.mkdir(exist_ok=True)
-    import_custom_layers()
+    import_tensorflow()
     model = keras.models.load_model(src, compile=False)
     paths = {"keras": out / "model.keras"}
     shutil.copy(src, paths["keras"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from runtime_models import converted
 
-from training.modelcard import command_line
-from training.train import TrainConfig
+from edge_fer.training.modelcard import command_line
+from edge_fer.training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def test_most_confused_ranks_off_diagonal_rates_of_the_true_class():
-    from training.evaluate import most_confused
+    from edge_fer.training.evaluate import most_confused
 
     labels = ["fear", "sad", "happy"]
     m = np.array(

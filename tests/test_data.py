@@ -13,7 +13,7 @@ from conftest import make_dataset
 
 from edge_fer.errors import DataError
 from edge_fer.labels import FER2013_CSV_IDS, LABELS
-from training.data import class_weights, load_csv, load_folder, load_train_val, stratified_split
+from edge_fer.training.data import class_weights, load_csv, load_folder, load_train_val, stratified_split
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def _unlabelled(tiny_fer: Path, tmp_path: Path) -> Path:
 
 def test_pseudo_labelling_keeps_exactly_the_faces_above_the_threshold(trained_keras, tiny_fer, tmp_path):
     from edge_fer.backends import load_classifier
-    from training.pseudo import load_unlabelled, write_pseudo_labels
+    from edge_fer.training.pseudo import load_unlabelled, write_pseudo_labels
 
     folder = _unlabelled(tiny_fer, tmp_path)
     x, paths = load_unlabelled(folder)
@@ -49,7 +49,7 @@ def test_pseudo_labelling_keeps_exactly_the_faces_above_the_threshold(trained_ke
 
 
 def test_label_smoothing_ceiling_warns_when_the_threshold_is_out_of_reach(caplog):
-    from training.pseudo import max_confidence, warn_unreachable
+    from edge_fer.training.pseudo import max_confidence, warn_unreachable
 
     assert max_confidence(0.0) == 1.0
     assert abs(max_confidence(0.1) - (0.9 + 0.1 / 7)) < 1e-12  # the target of the true class
@@ -62,7 +62,7 @@ def test_label_smoothing_ceiling_warns_when_the_threshold_is_out_of_reach(caplog
 
 
 def test_train_with_pseudo_labels_continues_on_both(cli, tiny_fer, tmp_path):
-    from training.checkpoint import RunState
+    from edge_fer.training.checkpoint import RunState
 
     folder = _unlabelled(tiny_fer, tmp_path)
     run = tmp_path / "run"
@@ -98,7 +98,7 @@ def test_pseudo_label_experiment_quick(cli, tiny_fer, tmp_path):
     truth = json.loads((tmp_path / "exp" / "data" / "unlabelled_truth.json").read_text())
     assert len(truth) == 28 and not any((tmp_path / "exp" / "data" / "unlabelled").glob("*/"))
     # The report's plain cross-entropy: smoothing would cap confidence below a 0.9 threshold.
-    from training.checkpoint import RunState
+    from edge_fer.training.checkpoint import RunState
 
     assert RunState.load(tmp_path / "exp" / "phase1").config["label_smoothing"] == 0.0
     # A rerun reuses everything: same numbers, no new epochs.
@@ -111,7 +111,7 @@ def test_pseudo_label_experiment_quick(cli, tiny_fer, tmp_path):
 
 
 def test_sweep_grid_file_table_matches_the_zoo(cli, tiny_fer, tmp_path):
-    from training.zoo import create_model, model_macs
+    from edge_fer.training.zoo import create_model, model_macs
 
     grid = [
         {"arch": "edgefer-xs", "name": "xs-tiny", "arch_kwargs": XS, "epochs": 2},
@@ -158,8 +158,8 @@ def test_sweep_refuses_bad_grids(cli, tiny_fer, tmp_path):
 
 
 def test_seed002_preset_is_the_reports_six_cnns():
-    from training.sweep import preset
-    from training.zoo.seeds import SEED002_GRID
+    from edge_fer.training.sweep import preset
+    from edge_fer.training.zoo.seeds import SEED002_GRID
 
     assert [r["arch"] for r in preset("seed002")] == list(SEED002_GRID) == [f"seed002-c{i}" for i in range(1, 7)]
 

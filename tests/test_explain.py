@@ -22,13 +22,13 @@ def _stack(paths: list[Path]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model(trained_keras):
-    from training.explain import load_keras_model
+    from edge_fer.training.explain import load_keras_model
 
     return load_keras_model(trained_keras)[0]
 
 
 def test_saliency_is_finite_nonconstant_and_depends_on_the_face(model, tiny_fer):
-    from training.explain import saliency
+    from edge_fer.training.explain import saliency
 
     faces = _stack(_val_faces(tiny_fer))
     maps, probs = saliency(model, faces)
@@ -40,7 +40,7 @@ def test_saliency_is_finite_nonconstant_and_depends_on_the_face(model, tiny_fer)
 
 def test_saliency_is_the_input_gradient_of_the_top_class(model, tiny_fer):
     """Finite differences agree with the map at the pixel it ranks highest."""
-    from training.explain import saliency
+    from edge_fer.training.explain import saliency
 
     face = _stack(_val_faces(tiny_fer))[2:3].astype(np.float32)
     maps, probs = saliency(model, face)
@@ -55,7 +55,7 @@ def test_saliency_is_the_input_gradient_of_the_top_class(model, tiny_fer):
 
 
 def test_gradcam_maps_lie_in_0_1(model, tiny_fer):
-    from training.explain import gradcam, last_conv_layer
+    from edge_fer.training.explain import gradcam, last_conv_layer
 
     faces = _stack(_val_faces(tiny_fer))
     maps, _ = gradcam(model, faces)
@@ -93,7 +93,7 @@ def test_explain_command_writes_one_figure_per_crop(cli, trained_keras, tiny_fer
 
 def test_explain_a_photo_detects_then_explains_each_face(cli, trained_keras, tiny_fer, tmp_path, monkeypatch):
     """A large image goes through the detector; each detected face gets its row."""
-    import training.explain as ex
+    import edge_fer.training.explain as ex
 
     photo = np.full((240, 320, 3), 90, np.uint8)
     faces = _stack(_val_faces(tiny_fer))
@@ -132,7 +132,7 @@ def test_explain_the_group_photo(cli, trained_keras, media_dir, tmp_path):
 def test_activation_maximisation_raises_each_filters_activation(model):
     import keras
 
-    from training.filters import conv_layers, maximise_filters
+    from edge_fer.training.filters import conv_layers, maximise_filters
 
     layer = conv_layers(model)[0]
     patterns = maximise_filters(model, layer, steps=15)
@@ -148,7 +148,7 @@ def test_activation_maximisation_raises_each_filters_activation(model):
 
 
 def _count_tiles(png: Path) -> tuple[int, tuple[int, int]]:
-    from training.filters import BACKGROUND, GAP, HEADER, TILE, tile_box
+    from edge_fer.training.filters import BACKGROUND, GAP, HEADER, TILE, tile_box
 
     img = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
     cols = (img.shape[1] - GAP) // (TILE + GAP)
@@ -163,7 +163,7 @@ def _count_tiles(png: Path) -> tuple[int, tuple[int, int]]:
 
 
 def test_filters_command_draws_one_tile_per_filter(cli, trained_keras, tiny_fer, tmp_path):
-    from training.filters import grid_shape
+    from edge_fer.training.filters import grid_shape
 
     face = _val_faces(tiny_fer)[3]
     code, out, err = cli("filters", trained_keras, "--face", face, "--steps", "5", "--out", tmp_path, "--json")

@@ -11,12 +11,12 @@ import pytest
 
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError, OutputExistsError
+from edge_fer.export import FORMATS, ParityError, export_model, get_format, parse_formats
+from edge_fer.export.calibration import load_calibration, stratified_sample
+from edge_fer.export.parity import ParityRow, apply_gate
 from edge_fer.labels import LABELS
 from edge_fer.metadata import read_meta
-from export import FORMATS, ParityError, export_model, get_format, parse_formats
-from export.calibration import load_calibration, stratified_sample
-from export.parity import ParityRow, apply_gate
-from training.data import load_split
+from edge_fer.training.data import load_split
 
 #: Largest |probability difference| to the Keras model each format may show on the synthetic faces.
 PROB_TOLERANCE = {
@@ -198,7 +198,7 @@ def test_parity_json_has_every_field_and_matches_evaluate(exported, tiny_fer, tm
         assert 0 < row["latency_p50_ms"] < 1000
         assert "1 thread" in row["runtime"]
         assert row["agreement"] >= 0.97 and row["passed"] is True
-    from training.evaluate import evaluate_model
+    from edge_fer.training.evaluate import evaluate_model
 
     int8 = next(r for r in report["artifacts"] if r["format"] == "tflite-int8")
     evaluated = evaluate_model(int8["path"], tiny_fer / "val", out_dir=tmp_path)
@@ -225,7 +225,7 @@ def test_gate_uses_the_issue_thresholds_for_int8():
 def test_export_fails_with_exit_2_when_an_int8_artifact_strays(cli, trained_keras, tiny_fer, tmp_path, monkeypatch):
     """A quantized model that predicts a different class for every face fails the export, saying why,
     and leaves its artifacts and parity.json for inspection."""
-    import export.parity as parity
+    import edge_fer.export.parity as parity
 
     real = parity.predict_probs
 

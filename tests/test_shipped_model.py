@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edge_fer.assets import default_model_path
 from edge_fer.backends import load_classifier
 from edge_fer.labels import LABELS
+from edge_fer.shipped import default_model_path
 
 #: The shipped int8 model's FER2013 val accuracy may not fall below these: with its own flip policy (what every
 #: command runs; it scores 0.6662) and bare (``--tta none``; 0.6500).

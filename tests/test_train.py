@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from training.train import TrainConfig, parse_duration, resume, train
+from edge_fer.training.train import TrainConfig, parse_duration, resume, train
 
 NARROW = {"widths": [8, 16, 32, 32], "depths": [1, 2, 1, 1], "bn_momentum": 0.5}
 NARROW_ARGS = ["--arch", "edgefer-xs", "--batch-size", "16", "--augment", "none"]
@@ -197,7 +197,7 @@ def test_bad_arguments_are_usage_errors(tiny_fer, tmp_path, cli):
 
 def test_resume_passes_every_epochs_value_through(cli, tmp_path, monkeypatch):
     """--epochs 60 (the default for new runs) must still extend a resumed run; no --epochs keeps the plan."""
-    import training.train as train_module
+    import edge_fer.training.train as train_module
 
     seen: dict = {}
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from training.zoo import create_model, list_models, model_macs
+from edge_fer.training.zoo import create_model, list_models, model_macs
 
 CONTRACT = {
     "seed000-baseline": 13_407_807,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.data import imbalance_ratio, load_split
+from edge_fer.training.data import imbalance_ratio, load_split
 
 
 def check_dataset(path: str | Path) -> dict[str, Any]:

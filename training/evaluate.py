@@ -11,8 +11,8 @@ import numpy as np
 from edge_fer.atomic import check_output, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError
+from edge_fer.training.data import load_split
 from edge_fer.tta import tta_description, with_tta
-from training.data import load_split
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON (refused where
     they exist, unless ``force``). ``tta``: the model's own flip policy (``model``), ``none`` or ``flip``."""
-    from training.plots import plot_confusion
+    from edge_fer.training.plots import plot_confusion
 
     model = Path(model)
     out = Path(out_dir) if out_dir else model.parent

@@ -26,8 +26,8 @@ CNN_VS_DNN = [{"arch": "seed004-cnn", "name": "cnn"}, {"arch": "seed004-dnn", "n
 def _split_data(data: str | Path, out: Path, limit: int | None, seed: int) -> dict[str, Any]:
     """The report's 4:1:1 training / unlabelled / validation split of ``data``'s training faces, written
     under ``out`` (reused when it was written before with the same settings)."""
-    from training.data import find_splits, load_split
-    from training.splits import limit_faces, split_train_unlabelled_val, write_labelled, write_unlabelled
+    from edge_fer.training.data import find_splits, load_split
+    from edge_fer.training.splits import limit_faces, split_train_unlabelled_val, write_labelled, write_unlabelled
 
     key = {"data": str(data), "limit": limit, "seed": seed}
     info_path = out / "split.json"
@@ -50,7 +50,7 @@ def _split_data(data: str | Path, out: Path, limit: int | None, seed: int) -> di
 
 def _copy_run(src: Path, dst: Path) -> None:
     """A copy of a run folder that continues on its own (its state names its new folder)."""
-    from training.checkpoint import RunState
+    from edge_fer.training.checkpoint import RunState
 
     if (dst / "state.json").is_file():
         return
@@ -88,10 +88,10 @@ def pseudo_label_experiment(
     training part, then continue ``extra_epochs`` twice from that same checkpoint: on the training part
     alone, and with the unlabelled faces the model labels above ``threshold``. Writes
     ``pseudo_label.json`` and ``pseudo_label_curves.png``; returns the report."""
-    from training.checkpoint import RunState
-    from training.pseudo import continue_with_pseudo_labels
-    from training.sweep import plot_sweep, run_or_resume
-    from training.train import TrainConfig, resume
+    from edge_fer.training.checkpoint import RunState
+    from edge_fer.training.pseudo import continue_with_pseudo_labels
+    from edge_fer.training.sweep import plot_sweep, run_or_resume
+    from edge_fer.training.train import TrainConfig, resume
 
     stage = on_stage or (lambda _text: None)
     out = Path(out_dir)
@@ -193,8 +193,8 @@ def cnn_vs_dnn_experiment(
 ) -> dict[str, Any]:
     """The report's CNN (seed004-cnn, 3.48M params) against its DNN (seed004-dnn, 3.15M) on the same faces
     and schedule. Writes ``cnn_vs_dnn.json`` (and the sweep's table and curves); returns the report."""
-    from training.splits import prepare_data
-    from training.sweep import run_sweep
+    from edge_fer.training.splits import prepare_data
+    from edge_fer.training.sweep import run_sweep
 
     out = Path(out_dir)
     if force and out.exists():

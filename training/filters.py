@@ -153,7 +153,7 @@ def inspect_filters(
 ) -> dict[str, Any]:
     """Write ``filters_<layer>.png`` (activation maximisation) and, given a face, ``feature_maps_<layer>.png``
     (the face first, then one tile per channel). Returns what was written and how far each pattern moved."""
-    from training.explain import faces_in_image, load_keras_model
+    from edge_fer.training.explain import faces_in_image, load_keras_model
 
     model, _, clf = load_keras_model(model_path)
     name = resolve_layer(model, layer)

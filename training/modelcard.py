@@ -17,8 +17,8 @@ from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
 from edge_fer.metadata import read_meta
 from edge_fer.sysinfo import machine
-from training.checkpoint import RunState
-from training.train import TrainConfig
+from edge_fer.training.checkpoint import RunState
+from edge_fer.training.train import TrainConfig
 
 LIMITS = [
     "FER2013 faces are mostly frontal, low-resolution (48x48) web images: accuracy drops on profiles, "
@@ -79,7 +79,7 @@ def _flip_policy_figures(
     """Accuracy of each artifact that carries an adaptive flip policy, under it, and the int8 model's cost per
     face under it, timed on the validation faces (its cost depends on how sure the model is of each face)."""
     from edge_fer.bench import run_isolated
-    from training.evaluate import evaluate_model
+    from edge_fer.training.evaluate import evaluate_model
 
     figures: dict[str, Any] = {"val_accuracy": {}}
     for fmt, row in artifacts.items():
@@ -99,7 +99,7 @@ def _flip_policy_figures(
 def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, name: str) -> dict[str, Any]:
     """Evaluate and bench ``<export_dir>/<name>_int8.tflite``, then write ``<export_dir>/<name>.card.json``."""
     from edge_fer.bench import run_isolated
-    from training.evaluate import evaluate_model
+    from edge_fer.training.evaluate import evaluate_model
 
     run_dir, export_dir = Path(run_dir), Path(export_dir)
     state = RunState.load(run_dir)

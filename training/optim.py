@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from training.choices import Optimizer, Schedule
+from edge_fer.training.choices import Optimizer, Schedule
 
 OPTIMIZERS = tuple(o.value for o in Optimizer)
 SCHEDULES = tuple(s.value for s in Schedule)

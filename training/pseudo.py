@@ -20,7 +20,7 @@ from edge_fer.atomic import atomic_path, write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.preprocessing import to_face_input
-from training.data import IMAGE_SUFFIXES
+from edge_fer.training.data import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def write_pseudo_labels(
     """Label the faces of ``unlabelled`` with the model; write the confident ones to ``out_dir/<label>/``
     (replacing what was there). Returns counts and, per written face, its source and label."""
     from edge_fer.backends import load_classifier
-    from training.evaluate import predict_probs
+    from edge_fer.training.evaluate import predict_probs
 
     if not 0.0 <= threshold < 1.0:
         raise DataError(f"threshold {threshold} must be in [0, 1)")
@@ -121,8 +121,8 @@ def continue_with_pseudo_labels(
 ) -> tuple[Any, dict[str, Any]]:
     """Pseudo-label ``unlabelled`` with the run's best model, add the confident faces to its training set,
     and resume it for ``extra_epochs`` more. Returns (TrainResult, pseudo-label report)."""
-    from training.checkpoint import RunState
-    from training.train import resume
+    from edge_fer.training.checkpoint import RunState
+    from edge_fer.training.train import resume
 
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
@@ -152,7 +152,7 @@ def train_with_pseudo_labels(
     """``train --pseudo-label``: ``cfg.epochs`` on the labelled faces, then ``extra_epochs`` (default a
     quarter as many, the report's 40 + 10) on labelled plus pseudo-labelled. Returns (phase-1 result,
     final result, pseudo-label report)."""
-    from training.train import train
+    from edge_fer.training.train import train
 
     if not Path(unlabelled).is_dir():
         raise DataError(f"{unlabelled}: no such folder of unlabelled faces")

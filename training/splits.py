@@ -11,7 +11,7 @@ import numpy as np
 from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
-from training.data import FaceSet, stratified_split
+from edge_fer.training.data import FaceSet, stratified_split
 
 
 def limit_faces(faces: FaceSet, limit: int | None, seed: int = 0) -> FaceSet:
@@ -59,7 +59,7 @@ def write_unlabelled(faces: FaceSet, root: Path) -> Path:
 def prepare_data(data: str | Path, out: Path, limit: int | None, seed: int = 0) -> Path:
     """``data`` itself, or with ``limit``: a stratified subset of ``limit`` training faces and ``limit // 4``
     validation faces written to ``out/train`` and ``out/val`` (reused when written before)."""
-    from training.data import load_train_val
+    from edge_fer.training.data import load_train_val
 
     if limit is None:
         return Path(data)

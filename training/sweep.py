@@ -1,7 +1,7 @@
 """``edge-fer sweep``: train a grid of zoo configurations and compare them (table JSON + one curve figure).
 
 A grid file is a JSON list of objects, each a run: ``arch`` and optionally ``name``, ``arch_kwargs``,
-``epochs`` and any other :class:`training.train.TrainConfig` field except ``data`` and ``out``. The
+``epochs`` and any other :class:`edge_fer.training.train.TrainConfig` field except ``data`` and ``out``. The
 preset ``seed002`` is that report's six CNNs. Every run has its own folder under the sweep's, so an
 interrupted sweep picks up where it stopped: finished runs are reused, a stopped one is resumed.
 """
@@ -20,7 +20,7 @@ from edge_fer.errors import DataError
 
 def preset(name: str) -> list[dict[str, Any]]:
     """A named grid: ``seed002`` (the report's six CNNs, c1..c6)."""
-    from training.zoo.seeds import SEED002_GRID
+    from edge_fer.training.zoo.seeds import SEED002_GRID
 
     grids = {"seed002": [{"arch": name} for name in SEED002_GRID]}
     if name not in grids:
@@ -30,8 +30,8 @@ def preset(name: str) -> list[dict[str, Any]]:
 
 def load_grid(path: str | Path) -> list[dict[str, Any]]:
     """Read and check a grid file (a JSON list of run objects)."""
-    from training.train import TrainConfig
-    from training.zoo import list_models
+    from edge_fer.training.train import TrainConfig
+    from edge_fer.training.zoo import list_models
 
     path = Path(path)
     try:
@@ -67,7 +67,7 @@ def run_names(grid: list[dict[str, Any]]) -> list[str]:
 
 def run_or_resume(cfg: Any, force: bool, verbose: int | None) -> dict[str, Any]:
     """Train, resume or reuse the run in ``cfg.out``; its summary."""
-    from training.train import resume, train
+    from edge_fer.training.train import resume, train
 
     run_dir = Path(cfg.out)
     summary_path = run_dir / "summary.json"
@@ -117,8 +117,8 @@ def run_sweep(
 
     ``defaults`` are TrainConfig fields shared by all runs (a run's own keys win). ``on_start(i, name)``
     is called before each run (for progress bars)."""
-    from training.checkpoint import RunState
-    from training.train import TrainConfig
+    from edge_fer.training.checkpoint import RunState
+    from edge_fer.training.train import TrainConfig
 
     out = Path(out_dir)
     rows, histories = [], {}
@@ -149,7 +149,7 @@ def run_sweep(
 
 def plot_sweep(histories: dict[str, dict[str, list[float]]], path: Path, title: str = "") -> Path:
     """Validation accuracy (solid) and training accuracy (dashed) per epoch, one colour per run."""
-    from training.plots import _pyplot, save_figure
+    from edge_fer.training.plots import _pyplot, save_figure
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))

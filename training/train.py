@@ -24,7 +24,7 @@ from edge_fer.atomic import atomic_path, write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.metadata import ModelMeta
-from training.augment import AugmentConfig
+from edge_fer.training.augment import AugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,9 @@ def _build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> tuple[Any, 
     """(training model = augmentation + network, compiled; the network alone)."""
     import keras
 
-    from training.augment import build_augmenter
-    from training.optim import make_schedule
-    from training.zoo import create_model
+    from edge_fer.training.augment import build_augmenter
+    from edge_fer.training.optim import make_schedule
+    from edge_fer.training.zoo import create_model
 
     core = create_model(cfg.arch, **cfg.arch_kwargs)
     aug = build_augmenter(AugmentConfig(**cfg.augment), cfg.seed)
@@ -143,7 +143,7 @@ def _build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> tuple[Any, 
 
 
 def _peak_lr(cfg: TrainConfig) -> float:
-    from training.zoo import get_entry
+    from edge_fer.training.zoo import get_entry
 
     return cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or 1e-3)
 
@@ -152,7 +152,7 @@ def _compile(model: Any, cfg: TrainConfig, schedule: Any) -> None:
     """Compile the training model with a fresh optimizer following ``schedule``."""
     import keras
 
-    from training.optim import make_optimizer
+    from edge_fer.training.optim import make_optimizer
 
     model.compile(
         optimizer=make_optimizer(cfg.optimizer, schedule, cfg.momentum, cfg.weight_decay),
@@ -166,7 +166,7 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
     the optimizer, and its decay would leave every added epoch at a zero rate. A run that finished its
     schedule restarts at the peak rate with its warm-up (a warm restart, as in SGDR); a run stopped before
     its end decays from its current rate to zero at the new end. The optimizer's moments start over."""
-    from training.optim import make_schedule
+    from edge_fer.training.optim import make_schedule
 
     cfg = TrainConfig(**{**state.config, "epochs": epochs})
     train_set, _ = _load_data(cfg)
@@ -189,7 +189,7 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
 def _load_training_model(path: Path) -> tuple[Any, Any]:
     import keras
 
-    import training.zoo.layers  # noqa: F401  (registers custom layers for loading)
+    import edge_fer.training.zoo.layers  # noqa: F401  (registers custom layers for loading)
 
     model = keras.models.load_model(path)
     return model, model.layers[-1]
@@ -234,7 +234,7 @@ def _check_new_run_dir(run_dir: Path, force: bool) -> None:
 
 def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> TrainResult:
     """Start a new run in ``cfg.out``."""
-    from training.checkpoint import RunState
+    from edge_fer.training.checkpoint import RunState
 
     run_dir = Path(cfg.out)
     _check_new_run_dir(run_dir, force)
@@ -249,7 +249,7 @@ def resume(
     run_dir: str | Path, epochs: int | None = None, time_budget_s: float | None = None, verbose: int | None = None
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its last completed epoch (optionally to more epochs)."""
-    from training.checkpoint import RunState
+    from edge_fer.training.checkpoint import RunState
 
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
@@ -266,7 +266,7 @@ def resume(
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
-    from training.data import load_split, load_train_val
+    from edge_fer.training.data import load_split, load_train_val
 
     train_set, val_set = load_train_val(cfg.data, cfg.val, cfg.val_fraction, cfg.seed)
     for extra in cfg.extra_train:
@@ -283,14 +283,14 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     import keras
     import tensorflow as tf
 
-    from training.checkpoint import (
+    from edge_fer.training.checkpoint import (
         ResumableEarlyStopping,
         ResumableReduceLROnPlateau,
         RunCheckpoint,
         rng_restore,
     )
-    from training.data import class_weights
-    from training.zoo import model_macs
+    from edge_fer.training.data import class_weights
+    from edge_fer.training.zoo import model_macs
 
     cfg = TrainConfig(**state.config)
     for stale in run_dir.rglob(".*.part.*"):  # temp files of a run killed mid-write
@@ -381,9 +381,9 @@ def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: An
     """Re-estimate the best model's BatchNorm statistics on clean training faces (training.recalibrate) and
     save it in place. Val accuracy before and after is recorded, not used to decide anything."""
     from edge_fer.metadata import read_meta, write_meta
-    from training.checkpoint import BEST_MODEL
-    from training.recalibrate import recalibrate_batchnorm
-    from training.zoo import model_macs
+    from edge_fer.training.checkpoint import BEST_MODEL
+    from edge_fer.training.recalibrate import recalibrate_batchnorm
+    from edge_fer.training.zoo import model_macs
 
     path = run_dir / BEST_MODEL
     core, _ = _load_training_model(path)
@@ -424,7 +424,7 @@ def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, 
     """summary.json and curves.png for the run so far."""
     import platform
 
-    from training.plots import plot_curves
+    from edge_fer.training.plots import plot_curves
 
     hist = state.history
     val_acc = hist.get("val_accuracy", [])

@@ -1,7 +1,7 @@
 """``explain``, ``filters``, ``sweep`` and ``experiment``: looking inside the models, and the reports' studies.
 
-Thin commands over ``training.explain``, ``training.filters``, ``training.sweep`` and
-``training.experiments``; TensorFlow and the training package are imported inside the commands only.
+Thin commands over ``edge_fer.training.explain``, ``edge_fer.training.filters``, ``edge_fer.training.sweep`` and
+``edge_fer.training.experiments``; TensorFlow and the training package are imported inside the commands only.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def explain_cmd(
 ) -> None:
     """Per face: the crop, its saliency (or Grad-CAM) map and the crop masked by it, side by side."""
     import_tensorflow()
-    from training.explain import explain_images
+    from edge_fer.training.explain import explain_images
 
     records = explain_images(model, [str(p) for p in images], method.value, out_dir)
     if as_json:
@@ -92,7 +92,7 @@ def filters_cmd(
 ) -> None:
     """The input pattern that maximally activates each filter of a layer, and one face's feature maps."""
     import_tensorflow()
-    from training.filters import inspect_filters
+    from edge_fer.training.filters import inspect_filters
 
     with console.status(f"gradient ascent, {steps} steps"):
         report = inspect_filters(model, layer, out_dir, face, steps=steps, max_filters=max_filters, seed=seed)
@@ -144,10 +144,10 @@ def sweep_cmd(
 ) -> None:
     """Train a grid of zoo configurations; table of params, MACs, epochs, best val accuracy, time; curves PNG."""
     import_tensorflow()
-    from training.experiments import QUICK_EPOCHS, QUICK_LIMIT
-    from training.splits import prepare_data
-    from training.sweep import load_grid, run_sweep
-    from training.sweep import preset as preset_grid
+    from edge_fer.training.experiments import QUICK_EPOCHS, QUICK_LIMIT
+    from edge_fer.training.splits import prepare_data
+    from edge_fer.training.sweep import load_grid, run_sweep
+    from edge_fer.training.sweep import preset as preset_grid
 
     if grid is not None and preset is not None:
         raise DataError("give either --grid FILE or --preset NAME, not both")
@@ -197,8 +197,8 @@ def pseudo_label_cmd(
 ) -> None:
     """The report's semi-supervised protocol: accuracy with and without pseudo-labels."""
     import_tensorflow()
-    from training.experiments import QUICK_EPOCHS, QUICK_LIMIT, pseudo_label_experiment
-    from training.zoo import list_models
+    from edge_fer.training.experiments import QUICK_EPOCHS, QUICK_LIMIT, pseudo_label_experiment
+    from edge_fer.training.zoo import list_models
 
     if arch not in list_models():
         raise typer.BadParameter(f"unknown architecture {arch!r}; see edge-fer models", param_hint="--arch")
@@ -263,7 +263,7 @@ def cnn_vs_dnn_cmd(
 ) -> None:
     """The report's CNN against a DNN of about the same parameter count, same data and schedule."""
     import_tensorflow()
-    from training.experiments import CNN_VS_DNN, QUICK_EPOCHS, QUICK_LIMIT, cnn_vs_dnn_experiment
+    from edge_fer.training.experiments import CNN_VS_DNN, QUICK_EPOCHS, QUICK_LIMIT, cnn_vs_dnn_experiment
 
     if quick:
         epochs, limit = QUICK_EPOCHS, limit or QUICK_LIMIT

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from edge_fer.errors import EdgeFerError
-from export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, help_text, parse_formats
+from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, help_text, parse_formats
 
 console = Console(stderr=True)
 out = Console()
@@ -62,8 +62,8 @@ def export_cmd(
 
     Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
     """
-    from export.exporter import export_model
-    from export.parity import render_table
+    from edge_fer.export.exporter import export_model
+    from edge_fer.export.parity import render_table
 
     if float_io and uint8:
         raise typer.BadParameter("choose one of --float-io and --uint8", param_hint="--float-io/--uint8")

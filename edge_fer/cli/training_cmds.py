@@ -13,8 +13,8 @@ from edge_fer.choices import TTA, Backend
 from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
+from edge_fer.training.choices import AugmentPreset, Monitor, Optimizer, Schedule
 from edge_fer.tta import describe_tta
-from training.choices import AugmentPreset, Monitor, Optimizer, Schedule
 
 console = make_console(stderr=True)
 out = make_console()
@@ -25,7 +25,7 @@ def _check_arch(name: str | None) -> str | None:
     if name is None:
         return None
     import_tensorflow()  # the zoo imports Keras: quietly, before typer has even reached the command
-    from training.zoo import list_models
+    from edge_fer.training.zoo import list_models
 
     names = list_models()
     if name not in names:
@@ -36,7 +36,7 @@ def _check_arch(name: str | None) -> str | None:
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
-    from training.train import parse_duration
+    from edge_fer.training.train import parse_duration
 
     try:
         return parse_duration(text)
@@ -120,10 +120,10 @@ def train_cmd(
 ) -> None:
     """Train a zoo model on FER2013; resumable (--time-budget, Ctrl-C, --resume)."""
     import_tensorflow()
-    from training.augment import AugmentConfig
-    from training.train import TrainConfig
-    from training.train import resume as resume_run
-    from training.train import train as train_run
+    from edge_fer.training.augment import AugmentConfig
+    from edge_fer.training.train import TrainConfig
+    from edge_fer.training.train import resume as resume_run
+    from edge_fer.training.train import train as train_run
 
     budget = _duration(time_budget)
     try:
@@ -171,7 +171,7 @@ def train_cmd(
                 deterministic=deterministic,
             )
             if pseudo_label is not None:
-                from training.pseudo import train_with_pseudo_labels
+                from edge_fer.training.pseudo import train_with_pseudo_labels
 
                 _, result, pseudo = train_with_pseudo_labels(cfg, pseudo_label, threshold, force=force)
                 console.print(
@@ -216,7 +216,7 @@ def models_cmd(
 ) -> None:
     """List the model zoo: name, parameters, MACs per face, description."""
     import_tensorflow()
-    from training.zoo.summary import describe_models
+    from edge_fer.training.zoo.summary import describe_models
 
     rows = describe_models(pattern)
     if as_json:
@@ -239,7 +239,7 @@ def data_check_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Count faces per label, the imbalance ratio, and list every unusable file."""
-    from training.datacheck import check_dataset
+    from edge_fer.training.datacheck import check_dataset
 
     report = check_dataset(folder)
     if as_json:
@@ -278,7 +278,7 @@ def evaluate_cmd(
     force: Annotated[bool, typer.Option(help="Overwrite an existing confusion PNG/JSON.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix (PNG + JSON)."""
-    from training.evaluate import evaluate_model
+    from edge_fer.training.evaluate import evaluate_model
 
     report = evaluate_model(
         model, data, tta=tta.value, out_dir=out_dir, backend=backend.value, threads=threads, force=force
@@ -310,7 +310,7 @@ def card_cmd(
 ) -> None:
     """Write the model card (JSON beside the model) and print its Markdown for the README."""
     import_tensorflow()
-    from training.modelcard import build_card, card_markdown
+    from edge_fer.training.modelcard import build_card, card_markdown
 
     print(card_markdown(build_card(run, export_dir, val, name)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from edge_fer.preprocessing import PIXEL_SCALE
-from training.zoo.registry import INPUT_SHAPE
+from edge_fer.training.zoo.registry import INPUT_SHAPE
 
 
 def pixel_input() -> tuple[keras.KerasTensor, keras.KerasTensor]:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from training.zoo.common import pixel_input
-from training.zoo.registry import register
+from edge_fer.training.zoo.common import pixel_input
+from edge_fer.training.zoo.registry import register
 
 
 def _conv_bn_relu(x, filters: int, separable: bool, name: str, bn_momentum: float = 0.99):

@@ -1,28 +1,6 @@
-"""Custom layers of the reports' networks, serialisable so models save, load and export."""
+"""The zoo's custom layers. They live in :mod:`edge_fer.keras_layers` so the runtime's Keras backend can load
+any zoo model without importing the training package; they are registered as ``edge_fer>Name``."""
 
-from __future__ import annotations
+from edge_fer.keras_layers import Softmax
 
-import keras
-
-
-@keras.saving.register_keras_serializable(package="edge_fer")
-class Softmax(keras.layers.Layer):
-    """The seed000 report's own output layer: a trainable ``units`` x ``units`` matrix and bias, then softmax."""
-
-    def __init__(self, units: int = 7, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    def build(self, input_shape):
-        dim = int(input_shape[-1])
-        self.w = self.add_weight(shape=(dim, self.units), initializer="glorot_uniform", name="kernel")
-        self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
-
-    def call(self, inputs):
-        return keras.ops.softmax(keras.ops.matmul(inputs, self.w) + self.b)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
+__all__ = ["Softmax"]

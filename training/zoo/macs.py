@@ -7,7 +7,7 @@ import math
 import keras
 from keras import layers
 
-from training.zoo.layers import Softmax
+from edge_fer.training.zoo.layers import Softmax
 
 
 def _out_hw(layer) -> int:

@@ -43,20 +43,13 @@ def register(
     return wrap
 
 
-def _load_all() -> None:
-    """Import the modules that register architectures."""
-    from training.zoo import edge, seeds  # noqa: F401
-
-
 def list_models(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style ``pattern``, sorted."""
-    _load_all()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
 def get_entry(name: str) -> ModelEntry:
     """The entry registered under ``name``; KeyError listing the valid names otherwise."""
-    _load_all()
     if name not in _REGISTRY:
         raise KeyError(f"unknown architecture {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

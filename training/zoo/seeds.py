@@ -9,9 +9,9 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from training.zoo.common import pixel_input
-from training.zoo.layers import Softmax
-from training.zoo.registry import register
+from edge_fer.training.zoo.common import pixel_input
+from edge_fer.training.zoo.layers import Softmax
+from edge_fer.training.zoo.registry import register
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from training.zoo.macs import model_macs
-from training.zoo.registry import create_model, get_entry, list_models
+from edge_fer.training.zoo.macs import model_macs
+from edge_fer.training.zoo.registry import create_model, get_entry, list_models
 
 
 def describe_models(pattern: str = "*") -> list[dict[str, Any]]:
@@ -14,7 +14,7 @@ def describe_models(pattern: str = "*") -> list[dict[str, Any]]:
     import keras
 
     rows = []
-    quiet = logging.getLogger("training.zoo.seeds")
+    quiet = logging.getLogger("edge_fer.training.zoo.seeds")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # building VGG16 without weights warns; listing is not training
     try:
