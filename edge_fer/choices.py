@@ -19,7 +19,8 @@ class DetectorKind(str, Enum):
 
     short = "short"  # BlazeFace short-range: faces within ~2 m (webcams, selfies); 128x128 input, fastest
     full = "full"  # BlazeFace full-range: faces within ~5 m, group photos; 192x192 input
-    auto = "auto"  # both merged, full-range also on tiles of very big photos: for still images
+    auto = "auto"  # both merged, turned by quarter turns, full-range on tiles for small faces: for still images
+    none = "none"  # no detection: each whole image is one face (face crops, another detector's crops)
 
 
 class TTA(str, Enum):

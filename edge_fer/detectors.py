@@ -9,6 +9,8 @@ one invoke and a decode of the few anchors above the threshold.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -20,7 +22,19 @@ from edge_fer.backends import create_interpreter
 from edge_fer.choices import DetectorKind
 from edge_fer.errors import EdgeFerError, ModelError
 
-__all__ = ["BlazeFace", "DetectorKind", "FaceDetector", "TiledDetector", "create_detector", "model_file"]
+__all__ = [
+    "DET_COLUMNS",
+    "KEYPOINTS",
+    "BlazeFace",
+    "DetectorKind",
+    "FaceDetector",
+    "Rotations",
+    "TiledDetector",
+    "WholeImage",
+    "as_detections",
+    "create_detector",
+    "model_file",
+]
 
 #: Default detection confidence per model. MediaPipe uses 0.5; short-range at 0.5 fires on blurred lights
 #: and watermarks (0.49-0.56 on the test video, where the real face scores 0.70+), full-range does not.
@@ -49,10 +63,19 @@ _SPECS = {
 }
 
 
+#: BlazeFace's six keypoints, in the order it emits them. "Right" and "left" are the person's own: in an
+#: upright face seen from the front the right eye is on the image's left.
+KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
+#: Columns of a detection row: ``x, y, w, h, score`` then ``x, y`` of each of :data:`KEYPOINTS`.
+DET_COLUMNS = 5 + 2 * len(KEYPOINTS)
+
+
 @runtime_checkable
 class FaceDetector(Protocol):
-    """Anything that finds faces: called with a BGR uint8 frame, returns an (N, 5) float32 array of
-    ``x, y, w, h, score`` in frame pixels, best first."""
+    """Anything that finds faces: called with a BGR uint8 frame, returns a float32 array of rows
+    ``x, y, w, h, score`` in frame pixels, best first: (N, 5), or (N, :data:`DET_COLUMNS`) with the
+    :data:`KEYPOINTS` ``x, y`` after the score (NaN where unknown). Keypoints let the recognizer turn a
+    rolled face upright; without them faces are cut by their box alone."""
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray: ...
 
@@ -90,11 +113,22 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def weighted_nms(corners: np.ndarray, scores: np.ndarray, iou: float = DEFAULT_NMS_IOU) -> np.ndarray:
+def weighted_nms(
+    corners: np.ndarray,
+    scores: np.ndarray,
+    iou: float = DEFAULT_NMS_IOU,
+    keypoints: np.ndarray | None = None,
+    average_keypoints: bool = True,
+) -> np.ndarray:
     """MediaPipe's weighted NMS: each cluster of overlapping boxes becomes their score-weighted mean, with
-    the best score. Steadier boxes than plain NMS. Returns (K, 5) ``x0, y0, x1, y1, score``, best first."""
+    the best score. Steadier boxes than plain NMS. Returns (K, 5) ``x0, y0, x1, y1, score``, best first;
+    with ``keypoints`` (N, 12), (K, 17) with the cluster's keypoints after the score: their weighted mean
+    (members without keypoints, NaN, do not count), or with ``average_keypoints=False`` those of the best
+    member that has them (passes over differently turned images disagree on a face's keypoints: the turn
+    that sees a face upright places them best, and a mean with a sideways guess would tilt the face)."""
     order = np.argsort(-scores, kind="stable")
     corners, scores = corners[order], scores[order]
+    kps = None if keypoints is None else keypoints[order]
     out = []
     alive = np.ones(len(scores), bool)
     for i in range(len(scores)):
@@ -104,9 +138,19 @@ def weighted_nms(corners: np.ndarray, scores: np.ndarray, iou: float = DEFAULT_N
         members[i] = True
         w = scores[members]
         merged = (corners[members] * w[:, None]).sum(axis=0) / w.sum()
-        out.append([*merged, scores[i]])
+        row = [*merged, scores[i]]
+        if kps is not None:
+            k = kps[members]
+            known = np.isfinite(k[:, 0])
+            if not known.any():
+                row.extend(np.full(k.shape[1], np.nan))
+            elif average_keypoints:
+                row.extend((k[known] * w[known, None]).sum(axis=0) / w[known].sum())
+            else:
+                row.extend(k[np.flatnonzero(known)[0]])
+        out.append(row)
         alive &= ~members
-    return np.asarray(out, np.float32).reshape(-1, 5)
+    return np.asarray(out, np.float32).reshape(-1, 5 if kps is None else 5 + kps.shape[1])
 
 
 def _to_xywh(dets: np.ndarray) -> np.ndarray:
@@ -114,6 +158,29 @@ def _to_xywh(dets: np.ndarray) -> np.ndarray:
     out[:, 2] = dets[:, 2] - dets[:, 0]
     out[:, 3] = dets[:, 3] - dets[:, 1]
     return out
+
+
+def as_detections(dets: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """Any detector's output as (N, :data:`DET_COLUMNS`) float32: rows of 5 get NaN keypoints."""
+    arr = np.asarray(dets, np.float32)
+    if arr.size == 0:
+        return np.zeros((0, DET_COLUMNS), np.float32)
+    arr = arr.reshape(len(arr), -1)
+    if arr.shape[1] == DET_COLUMNS:
+        return arr
+    if arr.shape[1] != 5:
+        raise ValueError(f"a face detector returned rows of {arr.shape[1]} values; expected 5 or {DET_COLUMNS}")
+    return np.concatenate([arr, np.full((len(arr), DET_COLUMNS - 5), np.nan, np.float32)], axis=1)
+
+
+def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU) -> np.ndarray:
+    """Weighted NMS over (N, :data:`DET_COLUMNS`) ``x, y, w, h, score, keypoints`` rows from several passes."""
+    if len(dets) == 0:
+        return np.zeros((0, DET_COLUMNS), np.float32)
+    corners = dets[:, :4].copy()
+    corners[:, 2] += corners[:, 0]
+    corners[:, 3] += corners[:, 1]
+    return _to_xywh(weighted_nms(corners, dets[:, 4], iou, dets[:, 5:], average_keypoints=False))
 
 
 class BlazeFace:
@@ -174,7 +241,8 @@ class BlazeFace:
         return scale, px, py
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        """Faces in a BGR uint8 frame: (N, 5) ``x, y, w, h, score`` in frame pixels, best first."""
+        """Faces in a BGR uint8 frame: (N, :data:`DET_COLUMNS`) ``x, y, w, h, score`` and the six keypoints'
+        ``x, y``, in frame pixels, best first."""
         if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
             raise ValueError(f"BlazeFace takes BGR uint8 frames, got {bgr.dtype} {bgr.shape}")
         scale, px, py = self._letterbox(bgr)
@@ -183,91 +251,240 @@ class BlazeFace:
         raw_scores = self.interpreter.get_tensor(self._score_index)[0, :, 0]
         hits = np.flatnonzero(raw_scores > self._logit)
         if len(hits) == 0:
-            return np.zeros((0, 5), np.float32)
-        raw = self.interpreter.get_tensor(self._box_index)[0, hits, :4]
+            return np.zeros((0, DET_COLUMNS), np.float32)
+        raw = self.interpreter.get_tensor(self._box_index)[0, hits]
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[hits], -_RAW_SCORE_LIMIT, _RAW_SCORE_LIMIT)))
-        # Offsets are in input pixels relative to the anchor centre; sizes in input pixels.
-        cx = raw[:, 0] + self.anchors[hits, 0] * self.size
-        cy = raw[:, 1] + self.anchors[hits, 1] * self.size
+        # Offsets (box centre and each keypoint) are in input pixels relative to the anchor centre; sizes in
+        # input pixels.
+        anchor = self.anchors[hits] * self.size
+        cx, cy = raw[:, 0] + anchor[:, 0], raw[:, 1] + anchor[:, 1]
         half_w, half_h = raw[:, 2] / 2.0, raw[:, 3] / 2.0
         corners = np.stack([cx - half_w - px, cy - half_h - py, cx + half_w - px, cy + half_h - py], axis=1) / scale
+        kps = raw[:, 4:16].reshape(-1, len(KEYPOINTS), 2) + anchor[:, None, :] - np.array([px, py], np.float32)
+        kps = (kps / scale).reshape(-1, 2 * len(KEYPOINTS))
         valid = (raw[:, 2] > 0) & (raw[:, 3] > 0)
         if not valid.all():
-            corners, scores = corners[valid], scores[valid]
-        return _to_xywh(weighted_nms(corners.astype(np.float32), scores.astype(np.float32), self.nms_iou))
+            corners, scores, kps = corners[valid], scores[valid], kps[valid]
+        merged = weighted_nms(
+            corners.astype(np.float32), scores.astype(np.float32), self.nms_iou, kps.astype(np.float32)
+        )
+        return _to_xywh(merged)
+
+
+#: Quarter turns a still image is searched in: upright, and turned 90, 180 and 270 degrees.
+QUARTER_TURNS = (0, 90, 180, 270)
+_ROTATE_CODES = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def rotate_image(bgr: np.ndarray, degrees: int) -> np.ndarray:
+    """``bgr`` turned ``degrees`` (0, 90, 180, 270) counter-clockwise on screen; exact, no resampling."""
+    return bgr if degrees == 0 else cv2.rotate(bgr, _ROTATE_CODES[degrees])
+
+
+def unrotate_detections(dets: np.ndarray, degrees: int, shape: Sequence[int]) -> np.ndarray:
+    """Detections found in :func:`rotate_image` (``bgr``, ``degrees``) mapped back into ``bgr`` (of ``shape``):
+    keypoints exactly, boxes as the square of the same size around the mapped centre (w and h swap at 90
+    and 270 degrees)."""
+    if degrees == 0 or len(dets) == 0:
+        return dets
+    h, w = int(shape[0]), int(shape[1])
+    out = dets.copy()
+
+    def back(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Inverse of the turn, in continuous pixel-edge coordinates (a W x H image turns into H x W).
+        if degrees == 90:
+            return w - y, x
+        if degrees == 180:
+            return w - x, h - y
+        return y, h - x
+
+    cx, cy = back(dets[:, 0] + dets[:, 2] / 2, dets[:, 1] + dets[:, 3] / 2)
+    bw, bh = (dets[:, 3], dets[:, 2]) if degrees in (90, 270) else (dets[:, 2], dets[:, 3])
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = cx - bw / 2, cy - bh / 2, bw, bh
+    if dets.shape[1] > 5:
+        kx, ky = back(dets[:, 5::2], dets[:, 6::2])
+        out[:, 5::2], out[:, 6::2] = kx, ky
+    return out
+
+
+class Rotations:
+    """Any detector run on a frame turned by each of ``turns`` (degrees, quarter turns), the faces mapped back
+    and merged: finds faces that lie sideways or upside down (a camera on its side, a photo without its EXIF
+    orientation). Costs one detector pass per turn."""
+
+    def __init__(self, inner: FaceDetector, turns: Sequence[int] = QUARTER_TURNS, nms_iou: float = DEFAULT_NMS_IOU):
+        bad = [t for t in turns if t not in QUARTER_TURNS]
+        if bad:
+            raise EdgeFerError(f"rotations {bad} are not quarter turns; use {QUARTER_TURNS}")
+        self.inner, self.turns, self.nms_iou = inner, tuple(turns), nms_iou
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        found = [unrotate_detections(as_detections(self.inner(rotate_image(bgr, t))), t, bgr.shape) for t in self.turns]
+        if self.turns[0] == 0 and len(found) > 1 and len(found[0]):
+            # A face the upright pass sees keeps its upright detection: on blurry faces the turned passes
+            # sometimes fire on the face upside down (5% of FER2013 val faces set into frames), and their
+            # keypoints would turn it over.
+            upright = found[0][:, :4].copy()
+            upright[:, 2:] += upright[:, :2]
+            for i in range(1, len(found)):
+                turned = found[i][:, :4].copy()
+                turned[:, 2:] += turned[:, :2]
+                seen = np.array([(box_iou(box, upright) > self.nms_iou).any() for box in turned], bool)
+                found[i] = found[i][~seen] if len(found[i]) else found[i]
+        return merge_detections(np.concatenate(found), self.nms_iou)
+
+
+class WholeImage:
+    """``--detector none``: the whole image is one face (crops from a dataset or from another detector)."""
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        row = np.full((1, DET_COLUMNS), np.nan, np.float32)
+        row[0, :5] = (0, 0, w, h, 1.0)
+        return row
+
+
+@dataclass
+class DetectStats:
+    """What the last call of a :class:`TiledDetector` cost: passes over the whole image, tiles, seconds."""
+
+    whole_passes: int = 0
+    tiles: int = 0
+    levels: int = 0
+    seconds: float = 0.0
+    shrunk_to: tuple[int, int] | None = None
+
+
+#: A face this many pixels across (in the model's 192x192 input) is found by full-range reliably; it finds
+#: faces from ~12 px in real photos (group-six-faces.jpg's faces scaled down one by one).
+FULL_RANGE_FACE_PX = 24
+#: Tile side: full-range's input, so a tile is fed without resizing.
+TILE = 192
+#: Default smallest face side (pixels) that ``auto`` looks for in big photos.
+DEFAULT_MIN_FACE_PX = 64
+#: Photos longer than this are shrunk first; bounds the number of tiles (and the time) per photo.
+MAX_SIDE = 16000
 
 
 class TiledDetector:
-    """For photos: short-range on the whole image for big faces, full-range on the whole image and on
-    overlapping tiles for small, distant ones, merged by weighted NMS. Photos larger than ``max_side`` are
-    shrunk once first. Several invokes per image, so meant for ``predict``, not for video."""
+    """For still photos: short- and full-range on the whole image (in each of ``turns``, so sideways and
+    upside-down faces are found too), and full-range over a pyramid of tiles for small faces in big photos,
+    all merged by weighted NMS.
+
+    The tiles are sized by the face sought, not by the photo: level 0 shrinks the photo so that a face of
+    ``min_face`` pixels becomes :data:`FULL_RANGE_FACE_PX` and cuts it into 192x192 tiles overlapping by
+    ``overlap`` (a face up to ``overlap`` x 192 input pixels lies whole in some tile); each next level halves
+    the scale, until the photo fits one tile. Work grows with the photo's area over ``min_face`` squared:
+    photos longer than ``max_side`` are shrunk to it first. ``stats`` tells what the last call cost.
+    """
 
     def __init__(
         self,
         conf: float | None = None,
         nms_iou: float = DEFAULT_NMS_IOU,
         threads: int | None = None,
-        tile: int = 1024,
-        overlap: float = 0.25,
-        max_side: int = 4096,
+        min_face: int = DEFAULT_MIN_FACE_PX,
+        turns: Sequence[int] = QUARTER_TURNS,
+        overlap: float = 0.35,
+        max_side: int = MAX_SIDE,
     ):
+        if min_face < 8:
+            raise EdgeFerError(f"smallest face {min_face} px is below 8 px; faces that small carry no expression")
         self.short = BlazeFace("short", conf, nms_iou, threads)
         self.full = BlazeFace("full", conf, nms_iou, threads)
-        self.tile, self.overlap, self.nms_iou, self.max_side = tile, overlap, nms_iou, max_side
+        self.whole = Rotations(_Both(self.short, self.full, nms_iou), turns, nms_iou)
+        self.min_face, self.overlap, self.nms_iou, self.max_side = min_face, overlap, nms_iou, max_side
+        self.stats = DetectStats()
 
-    def tiles(self, h: int, w: int) -> list[tuple[int, int, int, int]]:
-        """Square tiles ``(x0, y0, x1, y1)`` covering the frame with overlap; none up to twice the tile side
-        (full-range on the whole image finds faces down to about 1/20 of its long side)."""
-        if max(h, w) <= 2 * self.tile:
-            return []
-        side = max(self.tile, math.ceil(max(h, w) / 3))
-        step = max(1, int(side * (1.0 - self.overlap)))
-        xs = list(range(0, max(w - side, 0) + 1, step))
-        ys = list(range(0, max(h - side, 0) + 1, step))
-        if xs[-1] + side < w:
-            xs.append(max(w - side, 0))
-        if ys[-1] + side < h:
-            ys.append(max(h - side, 0))
-        return [(x, y, min(x + side, w), min(y + side, h)) for y in ys for x in xs]
+    def levels(self, h: int, w: int) -> list[float]:
+        """Scales of the tile pyramid for an ``h`` x ``w`` photo (empty when it fits one tile already)."""
+        out = []
+        scale = FULL_RANGE_FACE_PX / self.min_face
+        while max(h, w) * scale > TILE:
+            out.append(min(scale, 1.0))
+            if scale >= 1.0:
+                break
+            scale /= 2.0
+        return out
+
+    def tiles(self, h: int, w: int) -> list[tuple[int, int]]:
+        """Top-left corners of the ``TILE`` squares covering an ``h`` x ``w`` image with ``overlap``."""
+        step = max(1, int(TILE * (1.0 - self.overlap)))
+
+        def starts(n: int) -> list[int]:
+            out = list(range(0, max(n - TILE, 0) + 1, step))
+            if out[-1] + TILE < n:
+                out.append(n - TILE)
+            return out
+
+        return [(x, y) for y in starts(h) for x in starts(w)]
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
         h, w = bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            # Beyond max_side more pixels only cost time: a face the detector can see at 1/3 of 4096 px is
-            # big enough to be seen after one shrink.
-            small = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-            dets = self._detect(small)
-            dets[:, :4] /= scale
-            return dets
-        return self._detect(bgr)
+        shrink = min(1.0, self.max_side / max(h, w))
+        self.stats = DetectStats(shrunk_to=None)
+        if shrink < 1.0:
+            size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            self.stats.shrunk_to = size
+        found = [self.whole(bgr)]
+        self.stats.whole_passes = 2 * len(self.whole.turns)
+        found.extend(self._tiled(bgr))
+        dets = merge_detections(np.concatenate(found), self.nms_iou)
+        if shrink < 1.0:
+            dets[:, :4] /= shrink
+            dets[:, 5:] /= shrink
+        self.stats.seconds = time.perf_counter() - start
+        return dets
 
-    def _detect(self, bgr: np.ndarray) -> np.ndarray:
+    def _tiled(self, bgr: np.ndarray) -> list[np.ndarray]:
         h, w = bgr.shape[:2]
-        found = [self.short(bgr), self.full(bgr)]
-        for x0, y0, x1, y1 in self.tiles(h, w):
-            dets = self.full(np.ascontiguousarray(bgr[y0:y1, x0:x1]))
-            # Drop faces cut by an inner tile edge: a neighbouring tile sees them whole.
-            inner = np.ones(len(dets), bool)
-            if x0 > 0:
-                inner &= dets[:, 0] > 2
-            if y0 > 0:
-                inner &= dets[:, 1] > 2
-            if x1 < w:
-                inner &= dets[:, 0] + dets[:, 2] < (x1 - x0) - 2
-            if y1 < h:
-                inner &= dets[:, 1] + dets[:, 3] < (y1 - y0) - 2
-            dets = dets[inner]
-            dets[:, 0] += x0
-            dets[:, 1] += y0
-            found.append(dets)
-        dets = np.concatenate(found)
-        if len(dets) == 0:
-            return dets
-        corners = dets.copy()
-        corners[:, 2] += corners[:, 0]
-        corners[:, 3] += corners[:, 1]
-        return _to_xywh(weighted_nms(corners[:, :4], corners[:, 4], self.nms_iou))
+        found = []
+        for scale in self.levels(h, w):
+            self.stats.levels += 1
+            img = bgr
+            if scale < 1.0:
+                img = cv2.resize(
+                    bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+                )
+            sh, sw = img.shape[:2]
+            for x0, y0 in self.tiles(sh, sw):
+                tile = img[y0 : y0 + TILE, x0 : x0 + TILE]
+                if tile.shape[:2] != (TILE, TILE):  # an image narrower than a tile: pad, keep scale 1
+                    tile = cv2.copyMakeBorder(
+                        tile, 0, TILE - tile.shape[0], 0, TILE - tile.shape[1], cv2.BORDER_CONSTANT, value=0
+                    )
+                dets = self.full(np.ascontiguousarray(tile))
+                self.stats.tiles += 1
+                x1, y1 = x0 + TILE, y0 + TILE
+                # Drop faces cut by an inner tile edge: a neighbouring tile sees them whole.
+                inner = np.ones(len(dets), bool)
+                if x0 > 0:
+                    inner &= dets[:, 0] > 2
+                if y0 > 0:
+                    inner &= dets[:, 1] > 2
+                if x1 < sw:
+                    inner &= dets[:, 0] + dets[:, 2] < TILE - 2
+                if y1 < sh:
+                    inner &= dets[:, 1] + dets[:, 3] < TILE - 2
+                dets = dets[inner]
+                dets[:, [0, 5, 7, 9, 11, 13, 15]] += x0
+                dets[:, [1, 6, 8, 10, 12, 14, 16]] += y0
+                dets[:, :4] /= scale
+                dets[:, 5:] /= scale
+                found.append(dets)
+        return found
+
+
+class _Both:
+    """Short- and full-range on the same image, merged."""
+
+    def __init__(self, short: BlazeFace, full: BlazeFace, nms_iou: float):
+        self.short, self.full, self.nms_iou = short, full, nms_iou
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        return merge_detections(np.concatenate([self.short(bgr), self.full(bgr)]), self.nms_iou)
 
 
 def create_detector(
@@ -275,12 +492,20 @@ def create_detector(
     conf: float | None = None,
     threads: int | None = None,
     nms_iou: float = DEFAULT_NMS_IOU,
+    rotations: bool | None = None,
+    min_face: int = DEFAULT_MIN_FACE_PX,
 ) -> FaceDetector:
-    """The detector for ``kind``: ``short`` (video, default), ``full`` (distant faces) or ``auto`` (photos).
-    ``conf`` None: each model's own default (:data:`DEFAULT_CONF`)."""
+    """The detector for ``kind``: ``short`` (video, default), ``full`` (distant faces), ``auto`` (photos: both
+    models, quarter turns and tiles for faces down to ``min_face`` px) or ``none`` (the whole image is the
+    face). ``rotations``: also search the image turned 90, 180 and 270 degrees (None: ``auto`` does,
+    ``short`` and ``full`` do not). ``conf`` None: each model's own default (:data:`DEFAULT_CONF`)."""
     name = kind.value if isinstance(kind, DetectorKind) else str(kind)
     if name == "auto":
-        return TiledDetector(conf, nms_iou, threads)
+        turns = (0,) if rotations is False else QUARTER_TURNS
+        return TiledDetector(conf, nms_iou, threads, min_face=min_face, turns=turns)
+    if name == "none":
+        return WholeImage()
     if name in _SPECS:
-        return BlazeFace(name, conf, nms_iou, threads)
+        det = BlazeFace(name, conf, nms_iou, threads)
+        return Rotations(det, QUARTER_TURNS, nms_iou) if rotations else det
     raise EdgeFerError(f"unknown detector {name!r}; choose one of {', '.join(k.value for k in DetectorKind)}")

@@ -15,7 +15,15 @@ from edge_fer import __version__
 from edge_fer.atomic import write_json
 from edge_fer.errors import ModelError
 from edge_fer.labels import LABELS
-from edge_fer.preprocessing import BASE_SPEC, INPUT_SIZE, NORMALIZERS, PREPROCESSING_VERSION, SPEC, normalization_of
+from edge_fer.preprocessing import (
+    BASE_SPEC,
+    INPUT_SIZE,
+    NORMALIZERS,
+    PREPROCESSING_VERSION,
+    SPEC,
+    framing_of,
+    normalization_of,
+)
 
 SCHEMA = 1
 
@@ -65,6 +73,10 @@ class ModelMeta:
                 f"{source}: normalization {method!r} is not one this edge-fer implements "
                 f"({', '.join(NORMALIZERS)}); upgrade edge-fer"
             )
+        try:
+            framing_of(self.preprocessing)
+        except ValueError as exc:
+            raise ModelError(f"{source}: {exc}; upgrade edge-fer") from None
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ModelError(f"{source}: labels {self.labels} are empty or repeated")
 

@@ -1,7 +1,8 @@
 """Emotions of the faces in still images: the library side of ``edge-fer predict``.
 
-Images named explicitly must be readable (a bad one is an error); images found in a folder that cannot
-be decoded are skipped with a warning, so one corrupt file does not stop a batch. Annotated copies are
+Images named explicitly (files or http(s) URLs) must be readable (a bad one is an error); every file found
+in a folder is tried with OpenCV and Pillow, and one that neither can decode is skipped with a warning
+naming it and why, so one corrupt file does not stop a batch. Annotated copies are
 refused where they exist (unless ``force``), checked before any work, and written atomically.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import cv2
 from edge_fer.atomic import check_output, write_bytes
 from edge_fer.drawing import draw_faces
 from edge_fer.errors import EdgeFerError, SourceError
+from edge_fer.images import url_name
 from edge_fer.recognizer import EmotionRecognizer, Face
 from edge_fer.sources import collect_images, load_image
 
@@ -32,23 +35,25 @@ _WRITE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 class ImageResult:
     """One image's faces, and where its annotated copy went (if asked for)."""
 
-    image: Path
+    image: Path | str
     faces: list[Face] = field(default_factory=list)
     width: int = 0
     height: int = 0
     annotated: Path | None = None
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``predict --json`` (one object per image)."""
         return {"image": str(self.image), "faces": [f.to_dict() for f in self.faces]}
 
 
-def annotated_paths(images: list[Path], folder: Path) -> list[Path]:
-    """Where each image's annotated copy goes in ``folder``: its own name (PNG for suffixes that OpenCV may
-    not write), with ``-2``, ``-3`` ... for names that repeat."""
+def annotated_paths(images: list[Path | str], folder: Path) -> list[Path]:
+    """Where each image's annotated copy goes in ``folder``: its own name (a URL's last path part; PNG for
+    suffixes that OpenCV may not write), with ``-2``, ``-3`` ... for names that repeat."""
     seen: dict[str, int] = {}
     out = []
-    for img in images:
+    for item in images:
+        img = Path(url_name(item)) if isinstance(item, str) else item
         suffix = img.suffix.lower() if img.suffix.lower() in _WRITE_SUFFIXES else ".png"
         name = f"{img.stem}{suffix}"
         n = seen.get(name, 0) + 1
@@ -63,7 +68,8 @@ def predict_images(
     save_annotated: str | os.PathLike[str] | None = None,
     force: bool = False,
 ) -> Iterator[ImageResult]:
-    """Yield every image's faces; with ``save_annotated``, also write an annotated copy into that folder."""
+    """Yield every image's faces (``inputs``: image files, folders of them, http(s) URLs); with
+    ``save_annotated``, also write an annotated copy into that folder."""
     items = collect_images(inputs)
     targets: list[Path | None] = [None] * len(items)
     if save_annotated is not None:
@@ -81,8 +87,9 @@ def predict_images(
                 raise
             log.warning("skipped %s", exc)
             continue
+        start = time.perf_counter()
         faces = recognizer.detect(image)
-        result = ImageResult(path, faces, image.shape[1], image.shape[0])
+        result = ImageResult(path, faces, image.shape[1], image.shape[0], seconds=time.perf_counter() - start)
         if target is not None:
             draw_faces(image, faces)
             ok, data = cv2.imencode(target.suffix, image)

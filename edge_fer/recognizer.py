@@ -4,14 +4,17 @@
 
     from edge_fer import EmotionRecognizer
 
-    rec = EmotionRecognizer()  # the shipped int8 model, BlazeFace short-range
+    rec = EmotionRecognizer()  # the shipped int8 model; the detector chosen by source kind (below)
     for face in rec.detect(cv2.imread("photo.jpg")):
         print(face.box, face.label, face.score)
     for frame in rec.frames(0):  # camera 0; or a video path, an RTSP URL
         print(frame.index, [f.label for f in frame.faces])
 
-Everything a frame needs is loaded once in the constructor; all faces of a frame are classified in one
-batch.
+One rule picks the default detector by what is read, the same in the API and the CLI: still images
+(:meth:`EmotionRecognizer.detect`, an image given to :meth:`EmotionRecognizer.frames`, ``predict``,
+``webcam --source photo.jpg``) get ``auto`` (both BlazeFace models, quarter turns, tiles for small faces);
+video frames and cameras (:meth:`EmotionRecognizer.track`, ``webcam``) get ``short``, one fast pass per
+frame. Naming a detector uses it for both. All faces of a frame are classified in one batch.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import numpy as np
 
 from edge_fer.backends import Classifier, load_classifier
 from edge_fer.choices import DetectorKind
-from edge_fer.detectors import FaceDetector, create_detector
-from edge_fer.errors import EdgeFerError
-from edge_fer.preprocessing import DEFAULT_MARGIN, crop_faces, to_bgr
+from edge_fer.detectors import FaceDetector, WholeImage, as_detections, create_detector
+from edge_fer.errors import EdgeFerError, ModelError
+from edge_fer.preprocessing import crop_detections, framing_of, margin_framing, to_bgr, to_face_input
 from edge_fer.shipped import default_model_path
 from edge_fer.sources import Frame, VideoSource
 from edge_fer.tracking import DEFAULT_SMOOTHING, Tracker
@@ -45,6 +48,8 @@ def _no_clock(stage: str) -> contextlib.AbstractContextManager:
 
 #: Faces smaller than this (box side, pixels) are skipped by default: too few pixels for an emotion.
 DEFAULT_MIN_FACE = 20
+#: The default detector by what is read (see the module docstring).
+STILL_DETECTOR, VIDEO_DETECTOR = "auto", "short"
 
 
 @dataclass(frozen=True)
@@ -89,29 +94,39 @@ class EmotionRecognizer:
     """Detect faces, crop them to 48x48 gray and classify their emotion.
 
     ``model``: a .tflite/.onnx/.keras path, an already loaded classifier, or None for the shipped model.
-    ``detector``: ``"short"`` (default; webcams, faces within ~2 m), ``"full"`` (distant faces), ``"auto"``
-    (both, plus tiles of big photos: for still images) or any :class:`FaceDetector` callable.
-    ``min_face``: skip faces whose box side is below this many pixels. ``smoothing``: window in frames
-    over which :meth:`track` / :meth:`frames` average a face's probabilities (0 = off). ``conf``: detector
-    confidence threshold (None: 0.6 short-range, 0.5 full-range). ``tta``: flip test-time averaging, the
-    model's own policy from its metadata (``"model"``), ``"none"`` or ``"flip"`` (always).
+    ``detector``: None (default) picks by what is read: ``"auto"`` for still images, ``"short"`` for video
+    and cameras (module docstring). Or, for everything: ``"short"`` (webcams, faces within ~2 m), ``"full"``
+    (distant faces), ``"auto"`` (both, turned by quarter turns, and tiles for faces down to ~64 px in big
+    photos), ``"none"`` (each whole image is one face: face crops from a dataset or from another
+    detector) or any :class:`FaceDetector` callable.
+    ``align``: turn each face upright by its eye line before the crop (needs keypoints, which BlazeFace
+    gives; a face found by a quarter-turned pass is turned upright either way). ``rotations``: search video
+    frames turned 90/180/270 degrees too (``auto`` always does for still images; None = that default).
+    ``margin``: None (default) cuts faces as the model's training data was framed (its metadata's
+    ``framing``: FER2013's for every edge-fer model so far); a number cuts the detector's box grown by that
+    fraction of its side instead. ``min_face``: skip faces whose box side is below this many pixels.
+    ``smoothing``: window in frames over which :meth:`track` / :meth:`frames` average a face's probabilities
+    (0 = off). ``conf``: detector confidence threshold (None: 0.6 short-range, 0.5 full-range). ``tta``: flip
+    test-time averaging, the model's own policy from its metadata (``"model"``), ``"none"`` or ``"flip"``.
     """
 
     def __init__(
         self,
         model: str | os.PathLike[str] | Classifier | None = None,
-        detector: str | DetectorKind | FaceDetector = "short",
+        detector: str | DetectorKind | FaceDetector | None = None,
         backend: str = "auto",
         threads: int | None = None,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
         min_face: int = DEFAULT_MIN_FACE,
         smoothing: int = DEFAULT_SMOOTHING,
         conf: float | None = None,
         tta: str = "model",
+        align: bool = True,
+        rotations: bool | None = None,
     ):
         if threads is not None and threads < 1:
             raise EdgeFerError(f"threads must be 1 or more, got {threads}")
-        if margin < 0:
+        if margin is not None and margin < 0:
             raise EdgeFerError(f"margin must be 0 or more, got {margin}")
         if min_face < 0 or smoothing < 0:
             raise EdgeFerError("min_face and smoothing must be 0 or more")
@@ -120,16 +135,51 @@ class EmotionRecognizer:
             self.classifier: Classifier = with_tta(load_classifier(path, backend, threads), tta)
         else:
             self.classifier = model
-        if isinstance(detector, (str, DetectorKind)):
-            self.detector: FaceDetector = create_detector(detector, conf=conf, threads=threads)
-            self.detector_name = detector.value if isinstance(detector, DetectorKind) else detector
+        self._conf, self._threads, self._rotations = conf, threads, rotations
+        self._detectors: dict[str, FaceDetector] = {}
+        if detector is None:
+            self.detector_name = f"{STILL_DETECTOR} (stills), {VIDEO_DETECTOR} (video)"
+            self._kinds = {"still": STILL_DETECTOR, "video": VIDEO_DETECTOR}
+        elif isinstance(detector, (str, DetectorKind)):
+            name = detector.value if isinstance(detector, DetectorKind) else detector
+            self._kinds = {"still": name, "video": name}
+            self.detector_name = name
+            self._detector("video")  # an unknown name fails here, not at the first frame
         elif callable(detector):
-            self.detector, self.detector_name = detector, type(detector).__name__
+            self._kinds = {"still": "custom", "video": "custom"}
+            self._detectors["custom"] = detector
+            self.detector_name = type(detector).__name__
         else:
-            raise EdgeFerError(f"detector must be 'short', 'full', 'auto' or a callable, not {detector!r}")
+            raise EdgeFerError(f"detector must be 'short', 'full', 'auto', 'none' or a callable, not {detector!r}")
         self.labels: list[str] = list(self.classifier.meta.labels)
-        self.margin, self.min_face, self.smoothing = float(margin), int(min_face), int(smoothing)
+        if margin is None:
+            try:
+                self.framing = framing_of(self.classifier.meta.preprocessing)
+            except ValueError as exc:
+                raise ModelError(f"model {getattr(self.classifier, 'path', '?')}: {exc}; upgrade edge-fer") from None
+        else:
+            self.framing = margin_framing(margin)
+        self.align, self.min_face, self.smoothing = bool(align), int(min_face), int(smoothing)
         self.tracker = Tracker(self.smoothing)
+
+    @property
+    def detector(self) -> FaceDetector:
+        """The detector used on video frames (:meth:`track`)."""
+        return self._detector("video")
+
+    @property
+    def still_detector(self) -> FaceDetector:
+        """The detector used on still images (:meth:`detect`)."""
+        return self._detector("still")
+
+    def _detector(self, use: str) -> FaceDetector:
+        """The detector for ``use`` (``still`` or ``video``), made on first use and kept."""
+        kind = self._kinds[use]
+        if kind not in self._detectors:
+            self._detectors[kind] = create_detector(
+                kind, conf=self._conf, threads=self._threads, rotations=self._rotations
+            )
+        return self._detectors[kind]
 
     def describe(self) -> dict[str, Any]:
         """What runs: classifier backend and model, detector, settings."""
@@ -137,21 +187,28 @@ class EmotionRecognizer:
             "model": str(getattr(self.classifier, "path", "?")),
             "classifier": self.classifier.describe(),
             "detector": self.detector_name,
-            "margin": self.margin,
+            "framing": self.framing,
+            "align": self.align,
             "min_face": self.min_face,
             "smoothing": self.smoothing,
         }
 
-    def _analyse(self, image: np.ndarray, clock: StageClock = _no_clock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _analyse(
+        self, image: np.ndarray, clock: StageClock = _no_clock, still: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N, 4) xywh, detector scores (N,) and emotion probabilities (N, C) of the faces in ``image``."""
+        detector = self._detector("still" if still else "video")
         with clock("detect"):
-            dets = np.asarray(self.detector(image), np.float32).reshape(-1, 5)
-            if self.min_face and len(dets):
+            dets = as_detections(detector(image))
+            if isinstance(detector, WholeImage):
+                crops, kept = to_face_input(image)[None, :, :, None], [0]
+            elif self.min_face and len(dets):
                 dets = dets[np.maximum(dets[:, 2], dets[:, 3]) >= self.min_face]
-        with clock("crop"):
-            crops, kept = crop_faces(image, dets[:, :4], self.margin)
-            if len(kept) != len(dets):
-                dets = dets[kept]
+        if not isinstance(detector, WholeImage):
+            with clock("align" if self.align else "crop"):
+                crops, kept = crop_detections(image, dets, self.framing, self.align)
+                if len(kept) != len(dets):
+                    dets = dets[kept]
         with clock("classify"):
             probs = self.classifier.predict(crops) if len(crops) else np.zeros((0, len(self.labels)), np.float32)
         return dets[:, :4], dets[:, 4], probs
@@ -178,15 +235,17 @@ class EmotionRecognizer:
         return faces
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in one image (BGR, BGRA, gray, 16-bit or float), best detection first; no tracking."""
-        bgr = to_bgr(image)
-        boxes, det_scores, probs = self._analyse(bgr)
+        """Faces in one still image (BGR, BGRA, gray, 16-bit or float array), best detection first; no
+        tracking. Raises EdgeFerError for anything that is not an image array (None: what ``cv2.imread``
+        returns for a file it cannot read; a path: load it first)."""
+        bgr = to_bgr(_image_array(image))
+        boxes, det_scores, probs = self._analyse(bgr, still=True)
         return self._faces(bgr.shape, boxes, det_scores, probs, [])
 
     def track(self, image: np.ndarray, clock: StageClock = _no_clock) -> list[Face]:
         """Faces in the next frame of a video: matched to the previous frames' faces (``track_id``) and
         with probabilities smoothed over the last ``smoothing`` frames of their track."""
-        bgr = to_bgr(image)
+        bgr = to_bgr(_image_array(image))
         boxes, det_scores, probs = self._analyse(bgr, clock)
         with clock("track"):
             ids, smoothed = self.tracker.update(boxes, probs)
@@ -212,11 +271,35 @@ class EmotionRecognizer:
             video.open()
         self.reset()
         try:
+            still = video.kind == "image"
             for frame in video.frames(max_frames=max_frames, reuse=reuse):
-                yield self._frame_result(frame)
+                yield self._frame_result(frame, still)
         finally:
             if not isinstance(source, VideoSource):
                 video.close()
 
-    def _frame_result(self, frame: Frame) -> FrameResult:
+    def _frame_result(self, frame: Frame, still: bool = False) -> FrameResult:
+        if still:
+            bgr = to_bgr(frame.image)
+            boxes, det_scores, probs = self._analyse(bgr, still=True)
+            return FrameResult(
+                frame.index, frame.time_s, frame.image, self._faces(bgr.shape, boxes, det_scores, probs, [])
+            )
         return FrameResult(frame.index, frame.time_s, frame.image, self.track(frame.image))
+
+
+def _image_array(image: object) -> np.ndarray:
+    """``image`` if it is an array; an EdgeFerError saying what was passed and what to do otherwise."""
+    if isinstance(image, np.ndarray):
+        return image
+    if image is None:
+        raise EdgeFerError(
+            "detect() got None instead of an image: cv2.imread returns None for a file it cannot read; check "
+            "the path, or read it with edge_fer.load_image(path), which says why it fails"
+        )
+    if isinstance(image, (str, os.PathLike)):
+        raise EdgeFerError(
+            f"detect() takes an image array, not a path ({os.fspath(image)!r}); "
+            "read it first: rec.detect(edge_fer.load_image(path))"
+        )
+    raise EdgeFerError(f"detect() takes an image array (numpy, H x W or H x W x C), not a {type(image).__name__}")

@@ -27,8 +27,25 @@ log = logging.getLogger(__name__)
 if not os.environ.get("EDGE_FER_DEBUG"):
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-#: Suffixes ``predict`` picks up in a folder, and that ``webcam --source`` treats as a still image.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"})
+#: Suffixes that ``webcam --source`` treats as a still image (``predict`` tries every file of a folder).
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".bmp",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".avif",
+        ".gif",
+    }
+)
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 #: Reopen attempts for a live source that stops, and the first wait between them (doubling each time).
 DEFAULT_RETRIES = 3
@@ -264,40 +281,38 @@ def open_source(
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as BGR uint8 (16-bit, gray and 4-channel images converted; EXIF rotation applied).
+    """Read an image file or http(s) URL as BGR uint8 (see :func:`edge_fer.images.load_image`)."""
+    from edge_fer.images import load_image as _load
 
-    Reads through ``np.fromfile`` so non-ASCII paths work on every OS.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise SourceError(f"image {p}: no such file")
-    if p.is_dir():
-        raise SourceError(f"image {p}: is a folder")
-    try:
-        data = np.fromfile(p, np.uint8)
-    except OSError as exc:
-        raise SourceError(f"image {p}: cannot be read ({exc.strerror or exc})") from None
-    if data.size == 0:
-        raise SourceError(f"image {p}: empty file")
-    with _quiet_opencv():
-        image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if image is None or image.size == 0:
-        raise SourceError(f"image {p}: not an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP, PNM)")
-    return to_bgr(image)
+    return _load(path)
 
 
-def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
-    """Expand files and folders (not recursive) into image paths, each with whether it was named explicitly
-    (an explicitly named bad image is an error; a bad one found in a folder is skipped)."""
-    out: list[tuple[Path, bool]] = []
+def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> list[tuple[Path | str, bool]]:
+    """Expand files, folders (not recursive) and http(s) URLs into images to read, each with whether it was
+    named explicitly (an explicitly named bad image is an error; a file in a folder that no decoder can read
+    is skipped with a warning). Every file in a folder is tried, whatever its suffix; hidden files and
+    sub-folders are left out, each named in a warning."""
+    from edge_fer.images import folder_files, is_url
+
+    out: list[tuple[Path | str, bool]] = []
     for item in inputs:
+        text = os.fspath(item)
+        if is_url(text):
+            out.append((text, True))
+            continue
+        if "://" in text:
+            raise SourceError(
+                f"image {text}: only http(s) URLs are fetched; for a video stream use `edge-fer webcam --source URL`"
+            )
         p = Path(item)
         if not p.exists():
             raise SourceError(f"image {p}: no such file or folder")
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found, left_out = folder_files(p)
+            for path, why in left_out:
+                log.warning("skipped %s: %s", path, why)
             if not found:
-                raise SourceError(f"folder {p}: no images in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise SourceError(f"folder {p}: no files in it")
             out.extend((f, False) for f in found)
         else:
             out.append((p, True))

@@ -9,7 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.detectors import BlazeFace, TiledDetector, create_detector, model_file, ssd_anchors, weighted_nms
+from edge_fer.detectors import (
+    DET_COLUMNS,
+    BlazeFace,
+    Rotations,
+    TiledDetector,
+    WholeImage,
+    create_detector,
+    model_file,
+    rotate_image,
+    ssd_anchors,
+    unrotate_detections,
+    weighted_nms,
+)
 from edge_fer.errors import EdgeFerError
 
 # Where the six faces of group-six-faces.jpg are (x, y, w, h), looked up by eye on the annotated image.
@@ -59,7 +71,52 @@ def test_blank_and_odd_sized_frames_have_no_faces(kind: str) -> None:
     det = create_detector(kind, threads=1)
     for shape in [(240, 320, 3), (1, 1, 3), (7, 900, 3), (900, 7, 3)]:
         out = det(np.full(shape, 128, np.uint8))
-        assert out.shape == (0, 5) and out.dtype == np.float32
+        assert out.shape == (0, DET_COLUMNS) and out.dtype == np.float32
+
+
+def test_weighted_nms_carries_keypoints_averaged_or_from_the_best_member() -> None:
+    corners = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
+    scores = np.array([0.6, 0.9], np.float32)
+    kps = np.array([[0.0] * 12, [10.0] * 12], np.float32)
+    mean = weighted_nms(corners, scores, 0.3, kps)
+    np.testing.assert_allclose(mean[0, 5:], 6.0)  # (0 * 0.6 + 10 * 0.9) / 1.5
+    best = weighted_nms(corners, scores, 0.3, kps, average_keypoints=False)
+    np.testing.assert_allclose(best[0, 5:], 10.0)
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_detections_in_a_turned_image_map_back_exactly(turn: int) -> None:
+    """A point and a box marked in an image, turned, found there and mapped back land where they were."""
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[10, 70] = 255  # the "keypoint"
+    image[20:30, 5:45] = 255  # a 40 x 10 "box"
+    turned = rotate_image(image, turn)
+    ys, xs = np.nonzero(turned[:, :, 0])
+    # Find the box and the point in the turned image the way a detector would report them (pixel edges).
+    lone = [(y, x) for y, x in zip(ys, xs) if turned[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2, 0].sum() == 255]
+    ky, kx = lone[0]
+    box_mask = turned[:, :, 0].copy()
+    box_mask[ky, kx] = 0
+    bys, bxs = np.nonzero(box_mask)
+    row = np.full((1, DET_COLUMNS), np.nan, np.float32)
+    row[0, :5] = (bxs.min(), bys.min(), bxs.max() + 1 - bxs.min(), bys.max() + 1 - bys.min(), 0.9)
+    row[0, 5:7] = (kx + 0.5, ky + 0.5)
+    back = unrotate_detections(row, turn, image.shape)
+    np.testing.assert_allclose(back[0, :4], [5, 20, 40, 10], atol=1e-4)
+    np.testing.assert_allclose(back[0, 5:7], [70.5, 10.5], atol=1e-4)
+
+
+def test_whole_image_detector_and_rotations_setting() -> None:
+    det = create_detector("none")
+    assert isinstance(det, WholeImage)
+    out = det(np.zeros((30, 40, 3), np.uint8))
+    assert out.shape == (1, DET_COLUMNS) and out[0, :5].tolist() == [0, 0, 40, 30, 1] and np.isnan(out[0, 5:]).all()
+    assert isinstance(create_detector("short", rotations=True), Rotations)
+    assert isinstance(create_detector("short"), BlazeFace)
+    assert create_detector("auto", rotations=False).whole.turns == (0,)
+    assert create_detector("auto").whole.turns == (0, 90, 180, 270)
+    with pytest.raises(EdgeFerError, match="quarter turns"):
+        Rotations(BlazeFace("short"), (45,))
 
 
 def test_detector_rejects_bad_settings_and_frames() -> None:
@@ -86,15 +143,20 @@ def test_detector_models_ship_inside_the_package() -> None:
     assert model_file("short").is_file()
 
 
-def test_tiles_cover_big_photos_only() -> None:
-    det = TiledDetector(threads=1)
-    assert det.tiles(1536, 2048) == []
-    tiles = det.tiles(4500, 6000)
-    assert tiles and all(x1 - x0 == y1 - y0 == 2000 for x0, y0, x1, y1 in tiles)
-    covered = np.zeros((4500, 6000), bool)
-    for x0, y0, x1, y1 in tiles:
-        covered[y0:y1, x0:x1] = True
-    assert covered.all()
+def test_tiles_are_sized_by_the_face_sought_not_by_the_photo() -> None:
+    det = TiledDetector(threads=1, min_face=64)
+    # Level 0 shrinks so a 64 px face is 24 px; each next level halves, until the photo fits one 192 px tile.
+    assert det.levels(3000, 16000) == pytest.approx([0.375, 0.1875, 0.09375, 0.046875, 0.0234375])
+    assert det.levels(480, 640) == pytest.approx([0.375])
+    assert det.levels(400, 500) == []  # 500 * 0.375 < 192: the whole-image passes see 64 px faces
+    assert TiledDetector(threads=1, min_face=16).levels(100, 200) == [1.0]  # never enlarged
+    corners = det.tiles(1125, 6000)  # level 0 of the panorama
+    covered = np.zeros((1125, 6000), bool)
+    for x0, y0 in corners:
+        covered[y0 : y0 + 192, x0 : x0 + 192] = True
+    assert covered.all() and len(corners) == 48 * 9  # steps of 124 px (35% overlap)
+    with pytest.raises(EdgeFerError, match="below 8 px"):
+        TiledDetector(min_face=4)
 
 
 @pytest.mark.shared
@@ -126,7 +188,7 @@ def test_video_face_in_most_frames(media_dir) -> None:
         found = det(frame)
         counts.append(len(found))
         if len(found):
-            x, y, w, h, _ = found[0]
+            x, y, w, h = found[0, :4]
             centres.append((x + w / 2, y + h / 2, w))
     counts_a = np.array(counts)
     assert len(counts) == 115

@@ -52,6 +52,10 @@ def bench_cmd(
     model: Annotated[Path | None, typer.Option(help="Emotion model for --pipeline (default: the shipped one).")] = None,
     max_frames: Annotated[int, typer.Option(min=1, help="Frames for --pipeline.")] = 300,
     repeats: Annotated[int, typer.Option(min=1, help="--pipeline passes over the frames; medians are reported.")] = 3,
+    align: Annotated[bool, typer.Option(help="--pipeline: turn faces upright by their eyes (stage 'align').")] = True,
+    roll: Annotated[
+        float, typer.Option(min=-180, max=180, help="--pipeline: turn every frame by this many degrees first.")
+    ] = 0.0,
     tta: Annotated[
         TTA, typer.Option(help="Time the bare model (none), its own flip policy (model) or always-flip.")
     ] = TTA.none,
@@ -76,6 +80,8 @@ def bench_cmd(
                 repeats=repeats,
                 backend=backend.value,
                 on_frame=lambda: progress.advance(task),
+                align=align,
+                roll=roll,
             )
         if as_json:
             print(json.dumps(report))

@@ -25,7 +25,15 @@ ModelOpt = Annotated[
 BackendOpt = Annotated[Backend, typer.Option(help="Classifier backend; auto picks by the model's suffix.")]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads for detector and classifier.")]
 MinFaceOpt = Annotated[int, typer.Option("--min-face", min=0, help="Skip faces smaller than this (box side, px).")]
-MarginOpt = Annotated[float, typer.Option(min=0.0, max=1.0, help="Margin around a face box, fraction of its side.")]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Cut the detector's box grown by this fraction of its side (default: the model's own framing, FER2013's).",
+    ),
+]
+AlignOpt = Annotated[bool, typer.Option(help="Turn each face upright by its eye line before classifying it.")]
 ConfOpt = Annotated[
     float | None,
     typer.Option(
@@ -40,20 +48,24 @@ TTAOpt = Annotated[
 
 def _recognizer(
     model: Path | None,
-    detector: DetectorKind,
+    detector: DetectorKind | None,
     backend: Backend,
     threads: int | None,
-    margin: float,
+    margin: float | None,
     min_face: int,
     conf: float | None,
     tta: TTA,
     smoothing: int = 0,
+    align: bool = True,
+    rotations: bool | None = None,
 ) -> EmotionRecognizer:
     from edge_fer.recognizer import EmotionRecognizer
 
     return EmotionRecognizer(
         model=model,
-        detector=detector.value,
+        detector=None if detector is None else detector.value,
+        align=align,
+        rotations=rotations,
         backend=backend.value,
         threads=threads,
         margin=margin,
@@ -65,20 +77,27 @@ def _recognizer(
 
 
 def predict_cmd(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.", show_default=False)],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files, folders of images, http(s) image URLs.", show_default=False)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line on stdout.")] = False,
     save_annotated: Annotated[
         Path | None, typer.Option("--save-annotated", help="Folder for annotated copies of the images.")
     ] = None,
     model: ModelOpt = None,
     detector: Annotated[
-        DetectorKind,
-        typer.Option(help="auto: short- and full-range merged (tiles for big photos); short: close faces; full: far."),
-    ] = DetectorKind.auto,
+        DetectorKind | None,
+        typer.Option(
+            help="Default auto: both models, sideways faces, tiles for small faces in big photos. short: close "
+            "faces; full: far; none: each image is already one face (face crops).",
+            show_default=False,
+        ),
+    ] = None,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
     min_face: MinFaceOpt = 20,
-    margin: MarginOpt = 0.1,
+    margin: MarginOpt = None,
+    align: AlignOpt = True,
     conf: ConfOpt = None,
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
@@ -86,7 +105,7 @@ def predict_cmd(
     """Faces and their emotions in images. An image without a face gives an empty list, not an error."""
     from edge_fer.predict import predict_images
 
-    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta)
+    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta, align=align)
     total = n_images = 0
     for result in predict_images(rec, inputs, save_annotated=save_annotated, force=force):
         n_images += 1
@@ -94,7 +113,8 @@ def predict_cmd(
         if as_json:
             print(json.dumps(result.to_dict()), flush=True)
             continue
-        table = Table(title=escape(f"{result.image} ({result.width}x{result.height}): {len(result.faces)} faces"))
+        title = f"{result.image} ({result.width}x{result.height}): {len(result.faces)} faces, {result.seconds:.2f} s"
+        table = Table(title=escape(title))
         for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
             table.add_column(col, justify="right" if col in ("#", "score") else "left")
         for i, face in enumerate(result.faces, 1):
@@ -122,12 +142,21 @@ def webcam_cmd(
     ] = 5,
     model: ModelOpt = None,
     detector: Annotated[
-        DetectorKind, typer.Option(help="short: close faces (fastest); full: faces far away; auto: both (slower).")
-    ] = DetectorKind.short,
+        DetectorKind | None,
+        typer.Option(
+            help="Default: short for video and cameras (fastest), auto for an image. full: faces far away; "
+            "auto: both (slower); none: each frame is one face.",
+            show_default=False,
+        ),
+    ] = None,
+    rotations: Annotated[
+        bool, typer.Option("--rotations", help="Also find faces turned 90/180/270 degrees (4 detector passes).")
+    ] = False,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
     min_face: MinFaceOpt = 20,
-    margin: MarginOpt = 0.1,
+    margin: MarginOpt = None,
+    align: AlignOpt = True,
     conf: ConfOpt = None,
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
@@ -135,7 +164,9 @@ def webcam_cmd(
     """Live emotions from a camera, video file or stream; q or Esc quits."""
     from edge_fer.video import run_video
 
-    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta, smoothing)
+    rec = _recognizer(
+        model, detector, backend, threads, margin, min_face, conf, tta, smoothing, align, rotations or None
+    )
     summary = run_video(
         rec,
         source,
