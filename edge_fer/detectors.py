@@ -123,9 +123,8 @@ def weighted_nms(
     """MediaPipe's weighted NMS: each cluster of overlapping boxes becomes their score-weighted mean, with
     the best score. Steadier boxes than plain NMS. Returns (K, 5) ``x0, y0, x1, y1, score``, best first;
     with ``keypoints`` (N, 12), (K, 17) with the cluster's keypoints after the score: their weighted mean
-    (members without keypoints, NaN, do not count), or with ``average_keypoints=False`` those of the best
-    member that has them (passes over differently turned images disagree on a face's keypoints: the turn
-    that sees a face upright places them best, and a mean with a sideways guess would tilt the face)."""
+    (members without keypoints, NaN, do not count), or with ``average_keypoints=False`` those of the
+    best member that has them."""
     order = np.argsort(-scores, kind="stable")
     corners, scores = corners[order], scores[order]
     kps = None if keypoints is None else keypoints[order]
@@ -173,14 +172,32 @@ def as_detections(dets: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     return np.concatenate([arr, np.full((len(arr), DET_COLUMNS - 5), np.nan, np.float32)], axis=1)
 
 
-def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU) -> np.ndarray:
-    """Weighted NMS over (N, :data:`DET_COLUMNS`) ``x, y, w, h, score, keypoints`` rows from several passes."""
+def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU, ranks: np.ndarray | None = None) -> np.ndarray:
+    """NMS over (N, :data:`DET_COLUMNS`) rows from several passes (turned images, tiles): each cluster of
+    overlapping rows is kept as its leader's row, box and keypoints together, with the cluster's best score.
+    The leader is the row of lowest ``ranks`` (see :func:`keypoint_rank`), then of best score: passes over
+    differently turned images disagree on a face's box and keypoints, the one that sees it upright places
+    them best, and a mean with a sideways guess would tilt and resize the face. Best score first."""
     if len(dets) == 0:
         return np.zeros((0, DET_COLUMNS), np.float32)
+    rank = np.zeros(len(dets), np.float32) if ranks is None else ranks
+    order = np.lexsort((-dets[:, 4], rank))
+    dets = dets[order]
     corners = dets[:, :4].copy()
-    corners[:, 2] += corners[:, 0]
-    corners[:, 3] += corners[:, 1]
-    return _to_xywh(weighted_nms(corners, dets[:, 4], iou, dets[:, 5:], average_keypoints=False))
+    corners[:, 2:] += corners[:, :2]
+    alive = np.ones(len(dets), bool)
+    out = []
+    for i in range(len(dets)):
+        if not alive[i]:
+            continue
+        members = alive & (box_iou(corners[i], corners) > iou)
+        members[i] = True
+        row = dets[i].copy()
+        row[4] = dets[members, 4].max()
+        out.append(row)
+        alive &= ~members
+    merged = np.stack(out)
+    return merged[np.argsort(-merged[:, 4], kind="stable")]
 
 
 class BlazeFace:
@@ -271,67 +288,93 @@ class BlazeFace:
         return _to_xywh(merged)
 
 
-#: Quarter turns a still image is searched in: upright, and turned 90, 180 and 270 degrees.
+#: Quarter turns (``--rotations`` on video): upright, and turned 90, 180 and 270 degrees.
 QUARTER_TURNS = (0, 90, 180, 270)
+#: Turns a still image is searched in (``auto``): every 45 degrees, so any face is within 22.5 degrees of
+#: upright in one pass. BlazeFace misses rolled faces: on 150 FER2013 val faces set into frames, quarter
+#: turns find 95% upright, 93% rolled 30 and 94% rolled 45 degrees; eighth turns 96, 98 and 96%.
+EIGHTH_TURNS = (0, 45, 90, 135, 180, 225, 270, 315)
+#: Whole-image passes over a still run on a copy shrunk (INTER_AREA) to this long side: the detectors see
+#: at most 192 px anyway, and a turned copy of a 48-megapixel photo would cost seconds.
+WHOLE_SIDE = 2048
 _ROTATE_CODES = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 
-def rotate_image(bgr: np.ndarray, degrees: int) -> np.ndarray:
-    """``bgr`` turned ``degrees`` (0, 90, 180, 270) counter-clockwise on screen; exact, no resampling."""
-    return bgr if degrees == 0 else cv2.rotate(bgr, _ROTATE_CODES[degrees])
+def rotate_image(bgr: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``bgr`` turned ``degrees`` counter-clockwise on screen, and the 2x3 affine matrix that maps a point of
+    the turned image back into ``bgr``. Quarter turns are exact (no resampling); other angles are bilinear
+    on a canvas grown to hold the whole image, the corners filled by repeating the border."""
+    h, w = bgr.shape[:2]
+    degrees = float(degrees) % 360.0
+    if degrees == 0:
+        return bgr, np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+    if degrees in _ROTATE_CODES:
+        # Inverse of each turn in continuous pixel-edge coordinates (a W x H image turns into H x W).
+        back = {90: [[0, -1, w], [1, 0, 0]], 180: [[-1, 0, w], [0, -1, h]], 270: [[0, 1, 0], [-1, 0, h]]}
+        return cv2.rotate(bgr, _ROTATE_CODES[int(degrees)]), np.array(back[int(degrees)], np.float64)
+    rad = math.radians(degrees)
+    nw = math.ceil(abs(w * math.cos(rad)) + abs(h * math.sin(rad)))
+    nh = math.ceil(abs(w * math.sin(rad)) + abs(h * math.cos(rad)))
+    forward = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    forward[:, 2] += (nw / 2 - w / 2, nh / 2 - h / 2)
+    turned = cv2.warpAffine(bgr, forward, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return turned, cv2.invertAffineTransform(forward)
 
 
-def unrotate_detections(dets: np.ndarray, degrees: int, shape: Sequence[int]) -> np.ndarray:
-    """Detections found in :func:`rotate_image` (``bgr``, ``degrees``) mapped back into ``bgr`` (of ``shape``):
-    keypoints exactly, boxes as the square of the same size around the mapped centre (w and h swap at 90
-    and 270 degrees)."""
-    if degrees == 0 or len(dets) == 0:
+def unrotate_detections(dets: np.ndarray, back: np.ndarray, swap: bool = False) -> np.ndarray:
+    """Detections found in a turned image mapped back with ``back`` (from :func:`rotate_image`): keypoints
+    exactly, boxes as a box of the same size around the mapped centre (``swap``: w and h swap, for turns of
+    90 and 270 degrees)."""
+    if len(dets) == 0 or np.array_equal(back, [[1, 0, 0], [0, 1, 0]]):
         return dets
-    h, w = int(shape[0]), int(shape[1])
     out = dets.copy()
 
-    def back(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # Inverse of the turn, in continuous pixel-edge coordinates (a W x H image turns into H x W).
-        if degrees == 90:
-            return w - y, x
-        if degrees == 180:
-            return w - x, h - y
-        return y, h - x
+    def mapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return back[0, 0] * x + back[0, 1] * y + back[0, 2], back[1, 0] * x + back[1, 1] * y + back[1, 2]
 
-    cx, cy = back(dets[:, 0] + dets[:, 2] / 2, dets[:, 1] + dets[:, 3] / 2)
-    bw, bh = (dets[:, 3], dets[:, 2]) if degrees in (90, 270) else (dets[:, 2], dets[:, 3])
+    cx, cy = mapped(dets[:, 0] + dets[:, 2] / 2, dets[:, 1] + dets[:, 3] / 2)
+    bw, bh = (dets[:, 3], dets[:, 2]) if swap else (dets[:, 2], dets[:, 3])
     out[:, 0], out[:, 1], out[:, 2], out[:, 3] = cx - bw / 2, cy - bh / 2, bw, bh
     if dets.shape[1] > 5:
-        kx, ky = back(dets[:, 5::2], dets[:, 6::2])
-        out[:, 5::2], out[:, 6::2] = kx, ky
+        out[:, 5::2], out[:, 6::2] = mapped(dets[:, 5::2], dets[:, 6::2])
     return out
 
 
 class Rotations:
-    """Any detector run on a frame turned by each of ``turns`` (degrees, quarter turns), the faces mapped back
-    and merged: finds faces that lie sideways or upside down (a camera on its side, a photo without its EXIF
-    orientation). Costs one detector pass per turn."""
+    """Any detector run on a frame turned by each of ``turns`` (degrees counter-clockwise), the faces mapped
+    back and merged: finds faces that lie sideways or upside down (a camera on its side, a photo without its
+    EXIF orientation) or rolled past what the detector sees. Costs one detector pass per turn."""
 
-    def __init__(self, inner: FaceDetector, turns: Sequence[int] = QUARTER_TURNS, nms_iou: float = DEFAULT_NMS_IOU):
-        bad = [t for t in turns if t not in QUARTER_TURNS]
-        if bad:
-            raise EdgeFerError(f"rotations {bad} are not quarter turns; use {QUARTER_TURNS}")
+    def __init__(self, inner: FaceDetector, turns: Sequence[float] = QUARTER_TURNS, nms_iou: float = DEFAULT_NMS_IOU):
         self.inner, self.turns, self.nms_iou = inner, tuple(turns), nms_iou
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        found = [unrotate_detections(as_detections(self.inner(rotate_image(bgr, t))), t, bgr.shape) for t in self.turns]
-        if self.turns[0] == 0 and len(found) > 1 and len(found[0]):
-            # A face the upright pass sees keeps its upright detection: on blurry faces the turned passes
-            # sometimes fire on the face upside down (5% of FER2013 val faces set into frames), and their
-            # keypoints would turn it over.
-            upright = found[0][:, :4].copy()
-            upright[:, 2:] += upright[:, :2]
-            for i in range(1, len(found)):
-                turned = found[i][:, :4].copy()
-                turned[:, 2:] += turned[:, :2]
-                seen = np.array([(box_iou(box, upright) > self.nms_iou).any() for box in turned], bool)
-                found[i] = found[i][~seen] if len(found[i]) else found[i]
-        return merge_detections(np.concatenate(found), self.nms_iou)
+        found, ranks = [], []
+        for turn in self.turns:
+            turned, back = rotate_image(bgr, turn)
+            dets = as_detections(self.inner(turned))
+            ranks.append(keypoint_rank(dets, upright_pass=turn == 0))
+            found.append(unrotate_detections(dets, back, swap=turn % 180 == 90))
+        return merge_detections(np.concatenate(found), self.nms_iou, np.concatenate(ranks))
+
+
+#: A pass's keypoints are trusted when they put the face within this many degrees of upright in that pass:
+#: a face at any roll is within 45 degrees of upright in exactly one of the four quarter turns, and BlazeFace,
+#: which learned near-upright faces, places the eyes of a face it sees sideways 50-80 degrees off (FER2013
+#: faces turned a quarter) where the turn that sees it upright is within 30 degrees in nine faces of ten.
+TRUSTED_ROLL = 45.0
+
+
+def keypoint_rank(dets: np.ndarray, upright_pass: bool) -> np.ndarray:
+    """Which detection's keypoints a face keeps when passes over turned images merge (lower wins, then the
+    score): 0 the upright pass's where it sees the face within :data:`TRUSTED_ROLL` of upright (on blurry
+    faces the turned passes sometimes fire on a face upside down, 5% of FER2013 faces set into frames), 1
+    another pass's within it, 2 the rest."""
+    if len(dets) == 0:
+        return np.zeros(0, np.float32)
+    roll = np.degrees(np.arctan2(dets[:, 8] - dets[:, 6], dets[:, 7] - dets[:, 5]))
+    trusted = np.abs(roll) <= TRUSTED_ROLL
+    return np.where(trusted, 0.0 if upright_pass else 1.0, 2.0).astype(np.float32)
 
 
 class WholeImage:
@@ -362,14 +405,18 @@ FULL_RANGE_FACE_PX = 24
 TILE = 192
 #: Default smallest face side (pixels) that ``auto`` looks for in big photos.
 DEFAULT_MIN_FACE_PX = 64
+#: Full-range's threshold on tiles: hundreds of tiles per big photo give texture many chances to pass
+#: 0.5 (a jacket fold and a drain grate at 0.55-0.57 in the sideways group photo; its faces score 0.58-0.95
+#: in tiles, and upright faces 0.84 and up).
+TILE_CONF = 0.6
 #: Photos longer than this are shrunk first; bounds the number of tiles (and the time) per photo.
 MAX_SIDE = 16000
 
 
 class TiledDetector:
-    """For still photos: short- and full-range on the whole image (in each of ``turns``, so sideways and
-    upside-down faces are found too), and full-range over a pyramid of tiles for small faces in big photos,
-    all merged by weighted NMS.
+    """For still photos: short- and full-range on the whole image (shrunk to :data:`WHOLE_SIDE`), turned by
+    each of ``turns`` (so rolled, sideways and upside-down faces are found too), and full-range over a pyramid
+    of tiles for small faces in big photos, all merged by NMS (see :func:`merge_detections`).
 
     The tiles are sized by the face sought, not by the photo: level 0 shrinks the photo so that a face of
     ``min_face`` pixels becomes :data:`FULL_RANGE_FACE_PX` and cuts it into 192x192 tiles overlapping by
@@ -384,7 +431,7 @@ class TiledDetector:
         nms_iou: float = DEFAULT_NMS_IOU,
         threads: int | None = None,
         min_face: int = DEFAULT_MIN_FACE_PX,
-        turns: Sequence[int] = QUARTER_TURNS,
+        turns: Sequence[float] = EIGHTH_TURNS,
         overlap: float = 0.35,
         max_side: int = MAX_SIDE,
     ):
@@ -394,6 +441,7 @@ class TiledDetector:
         self.full = BlazeFace("full", conf, nms_iou, threads)
         self.whole = Rotations(_Both(self.short, self.full, nms_iou), turns, nms_iou)
         self.min_face, self.overlap, self.nms_iou, self.max_side = min_face, overlap, nms_iou, max_side
+        self.tile_conf = max(self.full.conf, TILE_CONF)
         self.stats = DetectStats()
 
     def levels(self, h: int, w: int) -> list[float]:
@@ -428,14 +476,27 @@ class TiledDetector:
             size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
             self.stats.shrunk_to = size
-        found = [self.whole(bgr)]
+        whole = self._whole(bgr)
         self.stats.whole_passes = 2 * len(self.whole.turns)
-        found.extend(self._tiled(bgr))
-        dets = merge_detections(np.concatenate(found), self.nms_iou)
+        tiled = np.concatenate([np.zeros((0, DET_COLUMNS), np.float32), *self._tiled(bgr)])
+        # A face the whole-image passes found keeps their box and keypoints; tiles add the faces they missed.
+        ranks = np.concatenate([np.zeros(len(whole), np.float32), np.ones(len(tiled), np.float32)])
+        dets = merge_detections(np.concatenate([whole, tiled]), self.nms_iou, ranks)
         if shrink < 1.0:
             dets[:, :4] /= shrink
             dets[:, 5:] /= shrink
         self.stats.seconds = time.perf_counter() - start
+        return dets
+
+    def _whole(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        k = min(1.0, WHOLE_SIDE / max(h, w))
+        if k == 1.0:
+            return self.whole(bgr)
+        small = cv2.resize(bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        dets = self.whole(small)
+        dets[:, :4] /= k
+        dets[:, 5:] /= k
         return dets
 
     def _tiled(self, bgr: np.ndarray) -> list[np.ndarray]:
@@ -456,6 +517,7 @@ class TiledDetector:
                         tile, 0, TILE - tile.shape[0], 0, TILE - tile.shape[1], cv2.BORDER_CONSTANT, value=0
                     )
                 dets = self.full(np.ascontiguousarray(tile))
+                dets = dets[dets[:, 4] >= self.tile_conf]
                 self.stats.tiles += 1
                 x1, y1 = x0 + TILE, y0 + TILE
                 # Drop faces cut by an inner tile edge: a neighbouring tile sees them whole.
@@ -496,12 +558,13 @@ def create_detector(
     min_face: int = DEFAULT_MIN_FACE_PX,
 ) -> FaceDetector:
     """The detector for ``kind``: ``short`` (video, default), ``full`` (distant faces), ``auto`` (photos: both
-    models, quarter turns and tiles for faces down to ``min_face`` px) or ``none`` (the whole image is the
-    face). ``rotations``: also search the image turned 90, 180 and 270 degrees (None: ``auto`` does,
-    ``short`` and ``full`` do not). ``conf`` None: each model's own default (:data:`DEFAULT_CONF`)."""
+    models, eighth turns and tiles for faces down to ``min_face`` px) or ``none`` (the whole image is the
+    face). ``rotations``: also search the image turned (None: ``auto`` does, every 45 degrees;
+    ``short`` and ``full`` do not; True: they do, by quarter turns). ``conf`` None: each model's own default
+    (:data:`DEFAULT_CONF`)."""
     name = kind.value if isinstance(kind, DetectorKind) else str(kind)
     if name == "auto":
-        turns = (0,) if rotations is False else QUARTER_TURNS
+        turns = (0,) if rotations is False else EIGHTH_TURNS
         return TiledDetector(conf, nms_iou, threads, min_face=min_face, turns=turns)
     if name == "none":
         return WholeImage()

@@ -11,6 +11,7 @@ import pytest
 
 from edge_fer.detectors import (
     DET_COLUMNS,
+    EIGHTH_TURNS,
     BlazeFace,
     Rotations,
     TiledDetector,
@@ -84,26 +85,26 @@ def test_weighted_nms_carries_keypoints_averaged_or_from_the_best_member() -> No
     np.testing.assert_allclose(best[0, 5:], 10.0)
 
 
-@pytest.mark.parametrize("turn", [90, 180, 270])
-def test_detections_in_a_turned_image_map_back_exactly(turn: int) -> None:
-    """A point and a box marked in an image, turned, found there and mapped back land where they were."""
+@pytest.mark.parametrize("turn", [90, 180, 270, 45, 330])
+def test_detections_in_a_turned_image_map_back(turn: int) -> None:
+    """A dot and a square marked in an image, found in the turned image and mapped back, land where they were
+    (exactly for quarter turns; within resampling for others)."""
     image = np.zeros((60, 100, 3), np.uint8)
-    image[10, 70] = 255  # the "keypoint"
-    image[20:30, 5:45] = 255  # a 40 x 10 "box"
-    turned = rotate_image(image, turn)
-    ys, xs = np.nonzero(turned[:, :, 0])
-    # Find the box and the point in the turned image the way a detector would report them (pixel edges).
-    lone = [(y, x) for y, x in zip(ys, xs) if turned[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2, 0].sum() == 255]
-    ky, kx = lone[0]
-    box_mask = turned[:, :, 0].copy()
-    box_mask[ky, kx] = 0
-    bys, bxs = np.nonzero(box_mask)
+    image[10, 70] = 255  # the "keypoint": the pixel (70, 10), centre (70.5, 10.5)
+    image[20:40, 10:30] = 255  # a 20 x 20 "box"
+    turned, back = rotate_image(image, turn)
+    gray = turned[:, :, 0].astype(np.float32)
+    n, _, stats, centroids = cv2.connectedComponentsWithStats((gray > 60).astype(np.uint8))
+    dot, box = sorted(range(1, n), key=lambda i: stats[i, cv2.CC_STAT_AREA])[:2]
+    side = stats[box, cv2.CC_STAT_AREA] ** 0.5
     row = np.full((1, DET_COLUMNS), np.nan, np.float32)
-    row[0, :5] = (bxs.min(), bys.min(), bxs.max() + 1 - bxs.min(), bys.max() + 1 - bys.min(), 0.9)
-    row[0, 5:7] = (kx + 0.5, ky + 0.5)
-    back = unrotate_detections(row, turn, image.shape)
-    np.testing.assert_allclose(back[0, :4], [5, 20, 40, 10], atol=1e-4)
-    np.testing.assert_allclose(back[0, 5:7], [70.5, 10.5], atol=1e-4)
+    bx, by = centroids[box] + 0.5
+    row[0, :5] = (bx - side / 2, by - side / 2, side, side, 0.9)
+    row[0, 5:7] = centroids[dot] + 0.5
+    out = unrotate_detections(row, back, swap=turn % 180 == 90)
+    tol = 1e-4 if turn % 90 == 0 else 1.0
+    np.testing.assert_allclose(out[0, 5:7], [70.5, 10.5], atol=tol)
+    np.testing.assert_allclose(out[0, :2] + out[0, 2:4] / 2, [20, 30], atol=tol)
 
 
 def test_whole_image_detector_and_rotations_setting() -> None:
@@ -114,9 +115,8 @@ def test_whole_image_detector_and_rotations_setting() -> None:
     assert isinstance(create_detector("short", rotations=True), Rotations)
     assert isinstance(create_detector("short"), BlazeFace)
     assert create_detector("auto", rotations=False).whole.turns == (0,)
-    assert create_detector("auto").whole.turns == (0, 90, 180, 270)
-    with pytest.raises(EdgeFerError, match="quarter turns"):
-        Rotations(BlazeFace("short"), (45,))
+    assert create_detector("auto").whole.turns == EIGHTH_TURNS
+    assert create_detector("short", rotations=True).turns == (0, 90, 180, 270)
 
 
 def test_detector_rejects_bad_settings_and_frames() -> None:
