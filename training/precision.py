@@ -22,6 +22,8 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 PROBE_STEPS = 4
 #: A mixed policy must beat float32 by this factor to be chosen (timing noise on a shared machine).
 MIN_SPEEDUP = 1.1
+#: Runs with fewer training steps in all stay in float32 unprobed: the probe (~10-30 s) would not pay off.
+MIN_STEPS_TO_PROBE = 500
 
 
 def cpu_flags() -> set[str]:
@@ -70,9 +72,14 @@ def _ms_per_step(policy: str, arch: str, arch_kwargs: dict[str, Any], batch: int
         keras.mixed_precision.set_global_policy("float32")
 
 
-def choose_precision(arch: str, arch_kwargs: dict[str, Any], batch: int) -> dict[str, Any]:
+def choose_precision(
+    arch: str, arch_kwargs: dict[str, Any], batch: int, total_steps: int | None = None
+) -> dict[str, Any]:
     """Time each candidate policy and return ``{"precision", "ms_per_step": {policy: ms}, "speedup"}``;
-    ``speedup`` is float32's time over the chosen one's (1.0 when float32 is kept)."""
+    ``speedup`` is float32's time over the chosen one's (1.0 when float32 is kept). A run of fewer than
+    :data:`MIN_STEPS_TO_PROBE` steps keeps float32 without probing."""
+    if total_steps is not None and total_steps < MIN_STEPS_TO_PROBE:
+        return {"precision": "float32", "ms_per_step": {}, "speedup": 1.0, "reason": "run too short to probe"}
     options = candidates()
     if options == ["float32"]:
         return {"precision": "float32", "ms_per_step": {}, "speedup": 1.0, "reason": "no bf16/fp16 hardware"}

@@ -352,7 +352,7 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     if cfg.precision == "auto":
         from edge_fer.training.precision import choose_precision
 
-        probe = choose_precision(cfg.arch, cfg.arch_kwargs, batch)
+        probe = choose_precision(cfg.arch, cfg.arch_kwargs, batch, steps * (cfg.epochs - state.epoch))
         state.config["precision"] = cfg.precision = probe["precision"]
         state.precision_probe = probe
     keras.mixed_precision.set_global_policy(cfg.precision)
