@@ -11,36 +11,17 @@ chosen (issue "the next shipped model"); ``--model`` defaults to the shipped one
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from edge_fer.atomic import write_json
 from edge_fer.backends import load_classifier
-from edge_fer.preprocessing import NORMALIZERS, normalize_faces
+from edge_fer.preprocessing import NORMALIZERS
 from edge_fer.shipped import default_model_path
+from edge_fer.training.corruptions import PHOTOMETRIC
+from edge_fer.training.evaluate import accuracy_under_corruptions
 
-
-def corrupt(x: np.ndarray, kind: str) -> np.ndarray:
-    """(N, 48, 48) uint8 faces under one photometric corruption, as a camera would deliver them (uint8)."""
-    f = x.astype(np.float32)
-    if kind == "clean":
-        return x
-    if kind == "dark":
-        out = f * 0.3
-    elif kind == "low_contrast":
-        mean = f.reshape(len(f), -1).mean(axis=1)[:, None, None]
-        out = (f - mean) * 0.3 + mean
-    elif kind == "gamma":
-        out = 255.0 * (f / 255.0) ** 2.2
-    else:
-        raise ValueError(kind)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-CONDITIONS = ("clean", "dark", "low_contrast", "gamma")
+CONDITIONS = PHOTOMETRIC
 
 
 def measure(model: Path, faces_dir: Path, methods: list[str], limit: int | None) -> dict:
@@ -51,14 +32,10 @@ def measure(model: Path, faces_dir: Path, methods: list[str], limit: int | None)
     if limit:
         x, y = x[:limit], y[:limit]
     clf = load_classifier(model, threads=1)
-    clf.meta.preprocessing = {**clf.meta.preprocessing, "normalize": {"method": "none"}}  # we normalize here
     table: dict[str, dict[str, float]] = {}
     for method in methods:
-        table[method] = {}
-        for cond in CONDITIONS:
-            faces = normalize_faces(corrupt(x, cond), method)[..., None]
-            probs = np.concatenate([clf.predict(faces[i : i + 256]) for i in range(0, len(faces), 256)])
-            table[method][cond] = round(float((probs.argmax(1) == y).mean()), 4)
+        clf.meta.preprocessing = {**clf.meta.preprocessing, "normalize": {"method": method}}
+        table[method] = {k: round(v, 4) for k, v in accuracy_under_corruptions(clf, x, y, CONDITIONS).items()}
         print(method, table[method], file=sys.stderr, flush=True)
     return {"model": str(model), "faces": str(faces_dir), "n": len(y), "accuracy": table}
 

@@ -104,3 +104,40 @@ def test_precision_probe(monkeypatch) -> None:
     assert chosen["precision"] == "mixed_bfloat16" and chosen["speedup"] == pytest.approx(1.67, abs=0.01)
     times["mixed_bfloat16"] = 95.0  # within timing noise: keep float32
     assert precision.choose_precision("edgefer-xs", {}, 8)["precision"] == "float32"
+
+
+def test_expected_calibration_error() -> None:
+    from edge_fer.training.calibration_error import expected_calibration_error
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    sure = np.array([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 4)
+    assert expected_calibration_error(sure, y) == pytest.approx(0.0)
+    overconfident = np.array([[0.9, 0.1]] * 8)  # says 90%, right half the time
+    assert expected_calibration_error(overconfident, y) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="as many labels"):
+        expected_calibration_error(sure, y[:3])
+
+
+def test_corruptions_keep_shape_and_do_what_they_say() -> None:
+    from edge_fer.training.corruptions import corrupt
+
+    faces = _faces(4, seed=5)[..., 0]
+    dark, flat, gamma = (corrupt(faces, k) for k in ("dark", "low_contrast", "gamma"))
+    assert dark.dtype == np.uint8 and dark.shape == faces.shape
+    assert dark.mean() == pytest.approx(faces.mean() * 0.3, abs=1.0)
+    per_face_std = flat[1:].reshape(3, -1).std(axis=1) / faces[1:].reshape(3, -1).std(axis=1)
+    assert np.all(np.abs(per_face_std - 0.3) < 0.05) and abs(float(flat.mean()) - float(faces.mean())) < 1.0
+    assert gamma.mean() < faces.mean() and corrupt(faces, "clean") is faces
+    with pytest.raises(ValueError, match="unknown corruption"):
+        corrupt(faces, "fog")
+
+
+def test_card_command_reproduces_a_fine_tune_on_normalized_faces() -> None:
+    from edge_fer.training.augment import AugmentConfig
+    from edge_fer.training.modelcard import command_line
+
+    aug = {**AugmentConfig().to_dict(), "noise": 0}
+    config = {"data": "fer", "arch": "edgefer-s", "out": "runs/x", "epochs": 10, "normalize": "equalize"}
+    line = command_line({**config, "init_from": "assets/edgefer-s.keras", "augment": aug})
+    assert "--init-from assets/edgefer-s.keras" in line and "--noise 0" in line and "--normalize" not in line
+    assert "--normalize none" in command_line({**config, "normalize": "none", "augment": AugmentConfig().to_dict()})
