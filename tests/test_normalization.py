@@ -54,7 +54,7 @@ def test_normalizations_cancel_exposure() -> None:
 
 def test_spec_records_version_and_method() -> None:
     spec = preprocessing_spec("standardize")
-    assert spec["version"] == 2 and spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
+    assert spec["version"] == 3 and spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
     assert normalization_of(dict(BASE_SPEC)) == {"method": "none"}  # a version-1 record
     with pytest.raises(ValueError, match="unknown normalization"):
         preprocessing_spec("clahe")
