@@ -295,9 +295,9 @@ def face_geometry(det: Sequence[float], framing: dict[str, object], align: bool 
         (rx, ry), (lx, ly) = eyes[:2], eyes[2:]
         roll = math.degrees(math.atan2(ly - ry, lx - rx))
         # A face found sideways or upside down is turned by its quarter turn either way; align turns the rest
-        # of its roll too, from ALIGN_MIN_DEGREES on.
+        # of its roll too, where that is ALIGN_MIN_DEGREES or more.
         angle = 90.0 * round(roll / 90.0)
-        if align and abs(roll) >= ALIGN_MIN_DEGREES:
+        if align and abs(roll - angle) >= ALIGN_MIN_DEGREES:
             angle = roll
         down = (-math.sin(math.radians(angle)), math.cos(math.radians(angle)))  # the face's own "down"
         shift = float(eye_dy) * side  # type: ignore[arg-type]
