@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edge_fer.images import load_image
     from edge_fer.recognizer import EmotionRecognizer, Face
 
-__all__ = ["EmotionRecognizer", "Face", "__version__"]
+__all__ = ["EmotionRecognizer", "Face", "__version__", "load_image"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from edge_fer import recognizer
 
         return getattr(recognizer, name)
+    if name == "load_image":
+        from edge_fer.images import load_image
+
+        return load_image
     raise AttributeError(name)

@@ -45,12 +45,12 @@ NORMALIZERS: dict[str, dict[str, float]] = {
     "standardize": {"mean": FER2013_MEAN, "std": FER2013_STD},
     "equalize": {},
 }
-#: FER2013's framing, measured by ``benchmarks/framing.py`` on training faces set into frames (gray canvas,
-#: face 240 px, BlazeFace short- and full-range): the FER2013 crop's side is ``scale`` times the detector's
-#: box side (median 1.22 both models; spread 17-24% from face to face, which is FER2013's own), and its
-#: centre lies ``eye_dy`` crop sides below the midpoint of the eyes, along the face's own vertical (0.09
-#: full-range, 0.11 short-range). Without eye keypoints the centre is ``box_dy`` crop sides below the box
-#: centre (-0.04 full-range, -0.09 short-range: the crop sits higher than the box).
+#: FER2013's framing, measured by ``benchmarks/framing.py`` on 600 training faces set into frames (gray
+#: canvas, face 240 px): the FER2013 crop's side is ``scale`` times the detector's box side (median 1.23
+#: short-range, 1.24 full-range, with a 17-18% spread from face to face, which is FER2013's own), and its
+#: centre lies ``eye_dy`` crop sides below the midpoint of the eyes, along the face's own vertical (0.10
+#: short-range, 0.09 full-range). Without eye keypoints the centre is ``box_dy`` crop sides below the box
+#: centre (-0.09 short-range, -0.04 full-range: the crop sits higher than the box).
 FER2013_FRAMING: dict[str, object] = {"name": "fer2013", "scale": 1.22, "eye_dy": 0.10, "box_dy": -0.06}
 #: Framings this runtime implements: ``fer2013`` (above) and ``box`` (a square around the detector's box grown
 #: by a margin; what ``--margin`` asks for, and what edge-fer did before it measured FER2013's framing).
