@@ -17,6 +17,7 @@ from edge_fer.detectors import (
     TiledDetector,
     WholeImage,
     create_detector,
+    expose_for_detection,
     model_file,
     rotate_image,
     ssd_anchors,
@@ -196,3 +197,12 @@ def test_video_face_in_most_frames(media_dir) -> None:
     assert (counts_a >= 2).sum() <= 5  # no watermark/bokeh false positives at the default threshold
     cx, cy, w = np.median(np.array(centres), axis=0)
     assert 300 < cx < 380 and 60 < cy < 140 and 90 < w < 160  # her face, upper middle of the 596x336 frame
+
+
+def test_dark_stills_are_brightened_for_the_detector_only() -> None:
+    dark = np.full((20, 30, 3), 30, np.uint8)
+    dark[5:10, 5:10] = 60
+    bright = expose_for_detection(dark)
+    assert abs(float(bright.mean()) - 127.5) < 6 and bright[6, 6, 0] > bright[0, 0, 0]  # order kept
+    normal = np.full((20, 30, 3), 120, np.uint8)
+    assert expose_for_detection(normal) is normal
