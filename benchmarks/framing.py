@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robustness import FACE_PX, FRAME_H, FRAME_W, REPO, set_in_frame, val_faces  # noqa: E402
+from robustness import FACE_PX, FRAME_H, FRAME_W, REPO, set_in_frame, val_faces
 
 
 def measure(faces: list[np.ndarray], kind: str, face_px: int = FACE_PX) -> dict[str, float]:
@@ -34,7 +34,7 @@ def measure(faces: list[np.ndarray], kind: str, face_px: int = FACE_PX) -> dict[
         found = det(set_in_frame(face, face_px))
         if not len(found):
             continue
-        x, y, w, h, _ = found[0, :5]
+        _, y, w, h = found[0, :4]
         right_eye, left_eye = found[0, 5:7], found[0, 7:9]
         eyes = (right_eye + left_eye) / 2
         across = (left_eye - right_eye) / max(float(np.linalg.norm(left_eye - right_eye)), 1e-6)
