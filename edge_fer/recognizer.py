@@ -193,25 +193,38 @@ class EmotionRecognizer:
             "smoothing": self.smoothing,
         }
 
-    def _analyse(
+    def _crops(
         self, image: np.ndarray, clock: StageClock = _no_clock, still: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes (N, 4) xywh, detector scores (N,) and emotion probabilities (N, C) of the faces in ``image``."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Detection rows (N, 17) and the model inputs (N, 48, 48, 1) uint8 of the faces in a BGR ``image``."""
         detector = self._detector("still" if still else "video")
         with clock("detect"):
             dets = as_detections(detector(image))
             if isinstance(detector, WholeImage):
-                crops, kept = to_face_input(image)[None, :, :, None], [0]
-            elif self.min_face and len(dets):
+                return dets, to_face_input(image)[None, :, :, None]
+            if self.min_face and len(dets):
                 dets = dets[np.maximum(dets[:, 2], dets[:, 3]) >= self.min_face]
-        if not isinstance(detector, WholeImage):
-            with clock("align" if self.align else "crop"):
-                crops, kept = crop_detections(image, dets, self.framing, self.align)
-                if len(kept) != len(dets):
-                    dets = dets[kept]
+        with clock("align" if self.align else "crop"):
+            crops, kept = crop_detections(image, dets, self.framing, self.align)
+        return (dets[kept] if len(kept) != len(dets) else dets), crops
+
+    def _analyse(
+        self, image: np.ndarray, clock: StageClock = _no_clock, still: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (N, 4) xywh, detector scores (N,) and emotion probabilities (N, C) of the faces in ``image``."""
+        dets, crops = self._crops(image, clock, still)
         with clock("classify"):
             probs = self.classifier.predict(crops) if len(crops) else np.zeros((0, len(self.labels)), np.float32)
         return dets[:, :4], dets[:, 4], probs
+
+    def crops(self, image: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        """The model inputs (N, 48, 48, 1) uint8 of the faces in a still image, cut (framed, aligned) exactly
+        as :meth:`detect` cuts them, and their boxes ``(x, y, w, h)`` in image pixels: for tools that look at
+        what the model sees (``edge-fer explain``)."""
+        bgr = to_bgr(_image_array(image))
+        dets, crops = self._crops(bgr, still=True)
+        faces = self._faces(bgr.shape, dets[:, :4], dets[:, 4], np.zeros((len(dets), len(self.labels))), [])
+        return crops, [f.box for f in faces]
 
     def _faces(
         self, shape: tuple[int, ...], boxes: np.ndarray, det_scores: np.ndarray, probs: np.ndarray, ids: list[int]

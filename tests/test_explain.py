@@ -93,7 +93,6 @@ def test_explain_command_writes_one_figure_per_crop(cli, trained_keras, tiny_fer
 
 def test_explain_a_photo_detects_then_explains_each_face(cli, trained_keras, tiny_fer, tmp_path, monkeypatch):
     """A large image goes through the detector; each detected face gets its row."""
-    import edge_fer.training.explain as ex
 
     photo = np.full((240, 320, 3), 90, np.uint8)
     faces = _stack(_val_faces(tiny_fer))
@@ -101,7 +100,10 @@ def test_explain_a_photo_detects_then_explains_each_face(cli, trained_keras, tin
     for (x, y, w, h), face in zip(boxes, faces[[3, 6]]):
         photo[y : y + h, x : x + w] = cv2.cvtColor(cv2.resize(face, (w, h)), cv2.COLOR_GRAY2BGR)
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
-    monkeypatch.setattr(ex, "detect_faces", lambda bgr, classifier=None: boxes)
+    from runtime_models import FixedDetector
+
+    # The runtime's recognizer cuts the faces (as predict does); its detector is told where they are.
+    monkeypatch.setattr("edge_fer.recognizer.create_detector", lambda *a, **k: FixedDetector(boxes))
     code, out, err = cli("explain", trained_keras, tmp_path / "photo.png", "--out", tmp_path, "--json")
     assert code == 0, err
     records = json.loads(out)

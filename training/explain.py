@@ -4,7 +4,7 @@ Saliency is the absolute gradient of the top class's probability with respect to
 report's figure: face | saliency map | face masked by the map). Grad-CAM weights the last convolutional
 feature maps by their mean gradient and keeps the positive part, upsampled to 48x48. A face crop (a
 small square image) is explained directly; anything larger is a photo: faces are detected and each one
-is cropped with the runtime's own :func:`edge_fer.preprocessing.crop_faces`.
+is cut by the runtime's own recognizer (:meth:`edge_fer.recognizer.EmotionRecognizer.crops`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from edge_fer.atomic import atomic_path
 from edge_fer.errors import DataError, EdgeFerError, ModelError
-from edge_fer.preprocessing import INPUT_SIZE, crop_faces, to_face_input
+from edge_fer.preprocessing import INPUT_SIZE, to_face_input
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +155,13 @@ def is_face_crop(image: np.ndarray) -> bool:
     return h == w and h <= MAX_CROP_SIDE
 
 
-def detect_faces(bgr: np.ndarray, classifier: Any = None) -> list[list[int]]:
-    """Face boxes [x, y, w, h] in a photo, found by the runtime's recognizer with its photo detector
-    ("auto": both BlazeFace ranges plus tiles), imported only when a photo comes."""
+def detect_faces(bgr: np.ndarray, classifier: Any = None) -> tuple[np.ndarray, list[list[int]]]:
+    """Faces (N, 48, 48) uint8 in a photo and their boxes [x, y, w, h], found and cut (framed, turned upright)
+    by the runtime's recognizer exactly as ``predict`` does, imported only when a photo comes."""
     from edge_fer.recognizer import EmotionRecognizer
 
-    recognizer = EmotionRecognizer(model=classifier, detector="auto")
-    return [[int(v) for v in face.box] for face in recognizer.detect(bgr)]
+    crops, boxes = EmotionRecognizer(model=classifier).crops(bgr)
+    return crops[..., 0], [[int(v) for v in box] for box in boxes]
 
 
 def faces_in_image(path: Path, classifier: Any = None) -> tuple[np.ndarray, list[list[int] | None]]:
@@ -172,9 +172,8 @@ def faces_in_image(path: Path, classifier: Any = None) -> tuple[np.ndarray, list
         raise DataError(f"{path}: no such image, or not a readable image file")
     if is_face_crop(img):
         return to_face_input(img)[None], [None]
-    boxes = detect_faces(img, classifier)
-    crops, kept = crop_faces(img, boxes)
-    return crops[..., 0], [list(boxes[i]) for i in kept]
+    crops, boxes = detect_faces(img, classifier)
+    return crops, list(boxes)
 
 
 def _pyplot():
