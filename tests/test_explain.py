@@ -93,7 +93,6 @@ def test_explain_command_writes_one_figure_per_crop(cli, trained_keras, tiny_fer
 
 def test_explain_a_photo_detects_then_explains_each_face(cli, trained_keras, tiny_fer, tmp_path, monkeypatch):
     """A large image goes through the detector; each detected face gets its row."""
-
     photo = np.full((240, 320, 3), 90, np.uint8)
     faces = _stack(_val_faces(tiny_fer))
     boxes = [[20, 30, 96, 96], [180, 100, 96, 96]]
