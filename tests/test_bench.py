@@ -67,7 +67,7 @@ def test_pipeline_on_synthetic_frames_reports_every_stage(models, cli):
     assert report["frames"] == 12 and report["repeats"] == 2 and report["fps"] > 0
     assert report["faces_per_frame"] == 0  # synthetic frames hold no face
     stages = [s["stage"] for s in report["stages"]]
-    assert stages[:2] == ["detect", "crop"] and "draw" in stages
+    assert stages[:2] == ["detect", "align"] and "draw" in stages
     assert sum(s["share"] for s in report["stages"]) == pytest.approx(1.0)
 
 
@@ -86,7 +86,7 @@ def test_pipeline_on_the_shared_video_finds_her_face(models, media_dir, cli):
     assert code == 0, err
     report = json.loads(out)
     assert report["frames"] == 115 and report["faces_per_frame"] > 0.8
-    assert [s["stage"] for s in report["stages"]][:3] == ["decode", "detect", "crop"]
+    assert [s["stage"] for s in report["stages"]][:3] == ["decode", "detect", "align"]
 
 
 def test_bench_needs_a_model_or_a_pipeline(cli):
