@@ -18,7 +18,16 @@ from edge_fer.cli import app_state
 from edge_fer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, EdgeFerError
 
 #: Top-level modules only the ``train`` extra installs (pyproject.toml): a command that imports one needs it.
-TRAIN_EXTRA_MODULES = frozenset({"tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "sklearn", "matplotlib"})
+#: Keyed by import name; the value is the distribution name pip knows.
+TRAIN_EXTRA_MODULES = {
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "tf_keras": "tf-keras",
+    "tf2onnx": "tf2onnx",
+    "onnx": "onnx",
+    "sklearn": "scikit-learn",
+    "matplotlib": "matplotlib",
+}
 
 app = typer.Typer(
     name="edge-fer",
@@ -112,7 +121,7 @@ def _missing_extra(exc: BaseException) -> str | None:
         return None
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     command = f"`edge-fer {words[0]}`" if words else "this command"
-    return f"{command} needs {module}, from the train extra: pip install 'edge-fer[train]'"
+    return f"{command} needs {TRAIN_EXTRA_MODULES[module]} (the train extra): pip install 'edge-fer[train]'"
 
 
 def _fail(message: str, code: int, exc: BaseException) -> None:
