@@ -244,3 +244,12 @@ def test_truncated_or_foreign_files_are_not_read_as_metadata(suffix, tmp_path, c
     assert read_embedded_meta(cut) is None  # the backend that opens it says what is wrong
     with pytest.raises(ModelError, match=f"not a readable {'TFLite' if suffix == '.tflite' else 'ONNX'} model"):
         load_classifier(cut)
+
+
+def test_the_card_and_the_parity_report_state_the_shipped_files_sizes():
+    assets = Path(__file__).resolve().parent.parent / "assets"
+    card = json.loads((assets / "edgefer-s.card.json").read_text())
+    parity = json.loads((assets / "parity.json").read_text())
+    sizes = {row["format"]: row["size_bytes"] for row in parity["artifacts"]}
+    for fmt, name in (("tflite-int8", SHIPPED[0]), ("onnx", SHIPPED[1])):
+        assert card["size_bytes"][fmt] == sizes[fmt] == (assets / name).stat().st_size
