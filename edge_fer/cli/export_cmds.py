@@ -68,7 +68,8 @@ def export_cmd(
 ) -> None:
     """Export to TFLite (fp32/fp16/dynamic/int8) and ONNX (float/int8), then prove each artifact against Keras.
 
-    Writes <out>/<name>_<tag>.<tflite|onnx>, a sidecar <name>_<tag>.json for each, and parity.json.
+    Writes <out>/<name>_<tag>.<tflite|onnx> with its metadata inside, the same as a sidecar <name>_<tag>.json,
+    and parity.json.
 
     Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
     """
