@@ -98,12 +98,13 @@ def write_meta(model_path: str | Path, meta: ModelMeta) -> Path:
     return write_text(sidecar_path(model_path), meta_json(meta))
 
 
-def parse_meta(text: str | bytes, source: str) -> ModelMeta:
-    """A checked ModelMeta from its JSON text; ModelError naming ``source`` when unreadable or unusable."""
+def parse_meta(text: str | bytes, source: str, fix: str = "fix or delete it") -> ModelMeta:
+    """A checked ModelMeta from its JSON text; ModelError naming ``source`` (and what to do: ``fix``) when
+    unreadable or unusable."""
     try:
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{source}: unreadable model metadata ({exc}); fix or delete it") from None
+        raise ModelError(f"{source}: unreadable model metadata ({exc}); {fix}") from None
     if not isinstance(data, dict):
         raise ModelError(f"{source}: model metadata must be a JSON object")
     return ModelMeta.from_dict(data, source=source)
@@ -132,7 +133,7 @@ def read_embedded_meta(model_path: str | Path) -> ModelMeta | None:
         return None
     if EMBEDDED_KEY not in entries:
         return None
-    return parse_meta(entries[EMBEDDED_KEY], f"model {path} (embedded metadata)")
+    return parse_meta(entries[EMBEDDED_KEY], f"model {path} (embedded metadata)", "export the model again")
 
 
 def read_meta(model_path: str | Path) -> ModelMeta | None:

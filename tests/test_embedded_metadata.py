@@ -253,3 +253,15 @@ def test_the_card_and_the_parity_report_state_the_shipped_files_sizes():
     sizes = {row["format"]: row["size_bytes"] for row in parity["artifacts"]}
     for fmt, name in (("tflite-int8", SHIPPED[0]), ("onnx", SHIPPED[1])):
         assert card["size_bytes"][fmt] == sizes[fmt] == (assets / name).stat().st_size
+
+
+def test_unreadable_embedded_metadata_is_one_clear_error(tmp_path):
+    from edge_fer.export import embed
+
+    shipped = assets_dir() / SHIPPED[0]
+    blob = embed._embed_tflite(shipped.read_bytes(), b"{not json")
+    bad = _alone(shipped, tmp_path, blob)
+    with pytest.raises(
+        ModelError, match=r"\(embedded metadata\): unreadable model metadata .*; export the model again"
+    ):
+        load_classifier(bad)
