@@ -143,8 +143,9 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def _protobuf_fields(data: bytes) -> list[tuple[int, bytes]]:
-    """(field number, payload) of a message's length-delimited fields, in order; other wire types skipped."""
+def _protobuf_fields(data: bytes, wanted: int | None = None) -> list[tuple[int, bytes]]:
+    """(field number, payload) of a message's length-delimited fields (only field ``wanted``, when given), in
+    order; other wire types are skipped, and so are unwanted payloads (an ONNX graph is not copied)."""
     fields, pos = [], 0
     while pos < len(data):
         key, pos = _varint(data, pos)
@@ -159,7 +160,8 @@ def _protobuf_fields(data: bytes) -> list[tuple[int, bytes]]:
             size, pos = _varint(data, pos)
             if pos + size > len(data):
                 raise ValueError("protobuf field runs past the end of the file")
-            fields.append((number, data[pos : pos + size]))
+            if wanted is None or number == wanted:
+                fields.append((number, bytes(data[pos : pos + size])))
             pos += size
         else:
             raise ValueError(f"protobuf wire type {wire} is not used by ONNX models")
@@ -172,9 +174,7 @@ def onnx_metadata(data: bytes) -> dict[str, bytes]:
     """``{key: value}`` of an .onnx's ``metadata_props`` (a later entry wins, as protobuf merging has it).
     Raises ValueError on a malformed file."""
     found: dict[str, bytes] = {}
-    for number, payload in _protobuf_fields(data):
-        if number != _ONNX_METADATA_PROPS:
-            continue
+    for _, payload in _protobuf_fields(data, _ONNX_METADATA_PROPS):
         entry = dict(_protobuf_fields(payload))
         found[entry.get(1, b"").decode("utf-8", "replace")] = entry.get(2, b"")
     return found
