@@ -65,8 +65,8 @@ def gui_problem() -> str | None:
     gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
     if gui is not None and gui.group(1).upper() == "NONE":
         return (
-            f"this OpenCV {cv2.__version__} has no GUI (opencv-python-headless?); "
-            "pip install opencv-python for a window"
+            f"this OpenCV {cv2.__version__} has no GUI (for a window: pip uninstall -y opencv-python-headless "
+            "&& pip install opencv-python)"
         )
     if os.name == "posix" and sys.platform != "darwin":
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -92,7 +92,9 @@ def test_no_display_is_named_as_the_reason(monkeypatch):
 def test_an_opencv_without_gui_is_named_as_the_reason(monkeypatch):
     info = cv2.getBuildInformation().replace("GUI:", "GUI:  NONE\n  was:", 1)
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: info)
-    assert "has no GUI (opencv-python-headless?); pip install opencv-python" in gui_problem()
+    assert "has no GUI (for a window: pip uninstall -y opencv-python-headless && pip install opencv-python)" in (
+        gui_problem() or ""
+    )
 
 
 def test_a_headless_run_says_why_in_one_line(monkeypatch, tmp_path, cli):
