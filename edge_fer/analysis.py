@@ -284,7 +284,8 @@ def recorded_settings(recognizer: EmotionRecognizer, conf: float | None = None) 
     return out
 
 
-ProgressFn = Callable[[int], None]
+#: Called with (frames read so far, frames the container promises or None).
+ProgressFn = Callable[[int, int | None], None]
 
 
 def analyze_video(
@@ -301,8 +302,8 @@ def analyze_video(
 
     Returns the rows and the summary (``summary.outputs`` stays empty: nothing is written unless
     ``annotated`` names a video path, written directly; wrap it in an atomic path for all-or-nothing).
-    ``progress`` is called with the number of frames read so far. ``source_name`` is the ``source``
-    column (default: the path as given). Raises SourceError for a file that is not a readable video; a
+    ``progress`` is called after every frame with (frames read, frames promised or None). ``source_name``
+    is the ``source`` column (default: the path as given). Raises SourceError for a file that is not a readable video; a
     file that ends early or drops damaged frames is not an error (see ``summary.complete``).
     """
     video = source if isinstance(source, VideoSource) else VideoSource(source)
@@ -330,7 +331,7 @@ def analyze_video(
             if writer is not None:
                 writer.write(draw_faces(result.image, result.faces), result.time_s)
             if progress is not None:
-                progress(result.index + 1)
+                progress(result.index + 1, video.frames_promised)
     finally:
         if writer is not None:
             writer.close()

@@ -186,10 +186,12 @@ def run_videos(
     settings: AnalysisSettings,
     recognizer: EmotionRecognizer,
     hooks: ArchiveHooks | None = None,
+    annotated_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[VideoOutcome]:
     """Analyse each planned video into ``out_dir`` (skipping finished ones), yielding outcomes as they
     end. A video found in a folder that cannot be opened is skipped with a warning; a named one is an
-    error. Ctrl-C raises :class:`ArchiveInterrupted` saying how far it got."""
+    error. Ctrl-C raises :class:`ArchiveInterrupted` saying how far it got. ``annotated_dir``: where annotated
+    videos go (default ``out_dir``)."""
     hooks = hooks or ArchiveHooks()
     done = 0
     for item, todo in plan:
@@ -200,7 +202,13 @@ def run_videos(
                 hooks.video_started(item)
             try:
                 summary = analyze_video_to(
-                    item.path, out_dir, settings, stem=item.name, recognizer=recognizer, progress=hooks.frames
+                    item.path,
+                    out_dir,
+                    settings,
+                    stem=item.name,
+                    recognizer=recognizer,
+                    progress=hooks.frames,
+                    annotated_dir=annotated_dir,
                 )
             except SourceError as exc:
                 if item.explicit:
