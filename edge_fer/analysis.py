@@ -70,17 +70,18 @@ class Row(NamedTuple):
     probs: tuple[float, ...] | None = None
 
     def values(self) -> list[Any]:
-        """The row as CSV values: the fixed columns, then one probability per label ('' where no face)."""
-        head = [
-            self.source,
-            self.frame,
-            round(self.time_s, TIME_DECIMALS),
-            *(("",) * 8 if self.label is None else (self.track_id, self.x, self.y, self.w, self.h)),
-        ]
+        """The row as CSV values: the fixed columns, then one probability per label (a faceless frame's row
+        stops after ``time_s``: :meth:`VideoAnalysis.csv_text` pads it with empty fields)."""
+        head = [self.source, self.frame, round(self.time_s, TIME_DECIMALS)]
         if self.label is None:
             return head
         return [
             *head,
+            self.track_id,
+            self.x,
+            self.y,
+            self.w,
+            self.h,
             round(self.det_score or 0.0, PROB_DECIMALS),
             self.label,
             round(self.score or 0.0, PROB_DECIMALS),
@@ -199,8 +200,11 @@ class VideoAnalysis:
         """The whole CSV as text (rows in frame order, faces of a frame best detection first)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        width = len(self.columns)
         writer.writerow(self.columns)
-        writer.writerows(row.values() for row in self.rows)
+        for row in self.rows:
+            values = row.values()
+            writer.writerow(values + [""] * (width - len(values)) if len(values) < width else values)
         return buffer.getvalue()
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:

@@ -257,6 +257,7 @@ class ImageTable:
     def write(self, path: str | os.PathLike[str]) -> Path:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([*IMAGE_COLUMNS, *self.labels])
-        writer.writerows(self.rows)
+        header = [*IMAGE_COLUMNS, *self.labels]
+        writer.writerow(header)
+        writer.writerows(row + [""] * (len(header) - len(row)) for row in self.rows)
         return write_text(path, buffer.getvalue())

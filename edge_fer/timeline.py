@@ -31,6 +31,7 @@ HEADER_H, PANEL_H, FOOTER_H = 64, 200, 34
 MARGIN_L, MARGIN_R, PANEL_TOP, PANEL_BOTTOM = 64, 24, 26, 30
 MAX_PANELS = 8
 BACKGROUND, PLOT_BG, GRID, INK, DIM = (24, 24, 24), (40, 40, 40), (72, 72, 72), (230, 230, 230), (150, 150, 150)
+UNREAD = (32, 32, 48)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _OTHER = (160, 160, 160)
 
@@ -64,13 +65,19 @@ def _segments(series: TrackSeries) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
-def _panel(
-    img: np.ndarray, top: int, series: TrackSeries, labels: list[str], t_max: float, title: str, step: float
-) -> None:
+def _panel_ground(img: np.ndarray, top: int, t_max: float, step: float, readable_until: float | None) -> None:
+    """The empty plot: ground, grid, axis labels; the part of a cut file that could not be read, hatched."""
     x0, x1 = MARGIN_L, WIDTH - MARGIN_R
     y0, y1 = top + PANEL_TOP, top + PANEL_H - PANEL_BOTTOM
     cv2.rectangle(img, (x0, y0), (x1, y1), PLOT_BG, cv2.FILLED)
-    _text(img, title, (x0, top + 18), 0.5)
+    if readable_until is not None and readable_until < t_max:
+        xc = round(x0 + readable_until / t_max * (x1 - x0))
+        region = np.empty((y1 - y0, x1 - xc, 3), np.uint8)
+        region[:] = UNREAD
+        for x in range(-region.shape[0], region.shape[1], 14):  # OpenCV clips the diagonals to the region
+            cv2.line(region, (x, region.shape[0]), (x + region.shape[0], 0), GRID, 1, cv2.LINE_AA)
+        img[y0:y1, xc:x1] = region
+        _text(img, "not readable", (xc + 8, y0 + 18), 0.45, DIM)
     for p in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = round(y1 - p * (y1 - y0))
         cv2.line(img, (x0, y), (x1, y), GRID, 1)
@@ -82,6 +89,16 @@ def _panel(
         cv2.line(img, (x, y0), (x, y1), GRID, 1)
         text = f"{t:g}"
         _text(img, text, (x - 4 * len(text), y1 + 18), 0.45, DIM)
+
+
+def _panel(
+    img: np.ndarray, top: int, series: TrackSeries, labels: list[str], t_max: float, title: str, step: float,
+    readable_until: float | None,
+) -> None:  # fmt: skip
+    x0, x1 = MARGIN_L, WIDTH - MARGIN_R
+    y0, y1 = top + PANEL_TOP, top + PANEL_H - PANEL_BOTTOM
+    _panel_ground(img, top, t_max, step, readable_until)
+    _text(img, title, (x0, top + 18), 0.5)
     xs = x0 + series.times / t_max * (x1 - x0)
     for c, label in enumerate(labels):
         ys = y1 - np.clip(series.probs[:, c], 0.0, 1.0) * (y1 - y0)
@@ -101,14 +118,18 @@ def render_timeline(analysis: VideoAnalysis, title: str = "") -> np.ndarray:
     series = sorted(analysis.series(), key=lambda s: (-len(s.frames), s.track_id))
     shown = sorted(series[:MAX_PANELS], key=lambda s: s.track_id)
     summaries = {t.track_id: t for t in analysis.summary.tracks}
-    t_max = max(analysis.summary.duration_s, max((float(s.times[-1]) for s in series), default=0.0), 1e-3)
+    s = analysis.summary
+    readable_until = None if s.complete or not s.duration_promised_s else s.duration_s
+    t_max = max(s.duration_s, s.duration_promised_s or 0.0, max((float(x.times[-1]) for x in series), default=0.0))
+    t_max = max(t_max, 1e-3)
     step = nice_step(t_max)
     height = HEADER_H + max(1, len(shown)) * PANEL_H + FOOTER_H
     img = np.empty((height, WIDTH, 3), np.uint8)
     img[:] = BACKGROUND
-    s = analysis.summary
     tracks = f"{len(series)} track" + ("" if len(series) == 1 else "s")
     head = f"{title or s.source}: {s.frames_read} frames, {s.duration_s:.2f} s, {tracks}"
+    if readable_until is not None:
+        head += f"; the file ended early ({s.frames_read} of {s.frames_promised} frames readable)"
     _text(img, head, (MARGIN_L, 24), 0.6, INK, 1)
     _legend(img, labels, 52)
     for i, one in enumerate(shown):
@@ -118,11 +139,10 @@ def render_timeline(analysis: VideoAnalysis, title: str = "") -> np.ndarray:
         panel_title = (
             f"track #{one.track_id}: {one.times[0]:.2f}-{one.times[-1]:.2f} s, {len(one.frames)} frames{dominant}"
         )
-        _panel(img, HEADER_H + i * PANEL_H, one, labels, t_max, panel_title, step)
+        _panel(img, HEADER_H + i * PANEL_H, one, labels, t_max, panel_title, step, readable_until)
     if not shown:
-        top = HEADER_H
-        cv2.rectangle(img, (MARGIN_L, top + PANEL_TOP), (WIDTH - MARGIN_R, top + PANEL_H - PANEL_BOTTOM), PLOT_BG, -1)
-        _text(img, "no faces found", (WIDTH // 2 - 70, top + PANEL_H // 2), 0.7, DIM, 1)
+        _panel_ground(img, HEADER_H, t_max, step, readable_until)
+        _text(img, "no faces found", (WIDTH // 2 - 70, HEADER_H + PANEL_H // 2), 0.7, DIM, 1)
     hidden = len(series) - len(shown)
     foot = "probability (0-1) over media time (s)"
     if hidden:

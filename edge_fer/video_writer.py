@@ -4,8 +4,9 @@ OpenCV's ``VideoWriter`` writes frames at one fixed rate: it has no per-frame ti
 once would replay a variable-frame-rate file (or a camera read slower than its nominal rate) too fast or too
 slow. :class:`TimedWriter` instead places each frame on the writer's grid at its own time: a gap longer than
 one grid step is filled by repeating the previous frame, and a frame is dropped only when the output would
-otherwise fall more than one step behind the source's clock. So every frame of a constant-rate file is kept
-(its rate is the writer's rate), and a variable-rate one stays within one frame of its source's times.
+otherwise fall more than one step (after rounding) behind the source's clock. So every frame of a constant-rate
+file is kept (its rate is the writer's rate, or close to it: a container's average rate may be a little off),
+and a variable-rate one stays within 1.5 frame intervals of its source's times.
 """
 
 from __future__ import annotations
