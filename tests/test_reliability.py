@@ -592,13 +592,22 @@ def test_ctrl_c_in_webcam_on_a_file_exits_130_and_leaves_nothing(cli, model, tmp
     """A file is not a live source: stopping it early is an interruption (README: exit 130, no partial output)."""
     video = write_video(tmp_path / "in.mp4", n=6)
     reads = {"n": 0}
+    real_capture = cv2.VideoCapture
 
-    class InterruptedCapture(cv2.VideoCapture):
+    class InterruptedCapture:
+        """A real capture whose fourth read raises KeyboardInterrupt (delegates, not a subclass of OpenCV's type)."""
+
+        def __init__(self, *args):
+            self.cap = real_capture(*args)
+
         def read(self, *args):
             reads["n"] += 1
             if reads["n"] == 4:
                 raise KeyboardInterrupt
-            return super().read(*args)
+            return self.cap.read(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
 
     monkeypatch.setattr(cv2, "VideoCapture", InterruptedCapture)
     lines, out = tmp_path / "f.jsonl", tmp_path / "o.mp4"

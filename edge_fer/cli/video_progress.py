@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,14 +84,15 @@ class VideoProgress:
             self.progress.console.print(*args, **kwargs)
 
 
-def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | None) -> None:
+def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | None, seconds: float) -> None:
     warning = summary.warning()
     if warning:
         log.warning(warning)
     if as_json:
         print(json.dumps(summary.to_dict()), flush=True)
         return
-    out.print(f"{summary.source}: {summary.line()}", markup=False)
+    speed = f" [{summary.frames_read / seconds:.0f} fps]" if seconds > 0 else ""
+    out.print(f"{summary.source}: {summary.line()}{speed}", markup=False)
     if folder is not None and summary.outputs:
         out.print("  " + ", ".join(str(folder / rel) for rel in summary.outputs.values()), markup=False)
 
@@ -112,6 +114,12 @@ def run_videos_cli(
 
     rec = settings.recognizer()
     done = skipped = 0
+    clock = {"start": 0.0}
+
+    def started(item: MediaItem) -> None:
+        bars.started(item)
+        clock["start"] = time.perf_counter()
+
     with VideoProgress(err, len(videos), show=err.is_terminal and not as_json) as bars:
         if out_dir is not None:
             plan = plan_videos(videos, out_dir, settings, rec, force)
@@ -119,7 +127,7 @@ def run_videos_cli(
             def ended(outcome: VideoOutcome) -> None:
                 bars.finished()
 
-            hooks = ArchiveHooks(video_started=bars.started, frames=bars.frames, video_done=ended)
+            hooks = ArchiveHooks(video_started=started, frames=bars.frames, video_done=ended)
             for outcome in run_videos(plan, out_dir, settings, rec, hooks, annotated_dir=save_annotated):
                 if outcome.skipped:
                     skipped += 1
@@ -131,7 +139,7 @@ def run_videos_cli(
                     continue
                 done += 1
                 assert outcome.summary is not None
-                _report(outcome.summary, out, as_json, out_dir)
+                _report(outcome.summary, out, as_json, out_dir, time.perf_counter() - clock["start"])
             return done, skipped
         targets = {
             item.path: check_output(output_paths(save_annotated, item.name)["annotated"], force)
@@ -139,7 +147,7 @@ def run_videos_cli(
             if save_annotated is not None
         }
         for item in videos:
-            bars.started(item)
+            started(item)
             target = targets.get(item.path)
             with atomic_path(target) if target is not None else contextlib.nullcontext(None) as annotated:
                 analysis = analyze_video(
@@ -152,7 +160,7 @@ def run_videos_cli(
                 )
             bars.finished()
             done += 1
-            _report(analysis.summary, out, as_json, None)
+            _report(analysis.summary, out, as_json, None, time.perf_counter() - clock["start"])
             if target is not None and not as_json:
                 out.print(f"  annotated: {target}", markup=False)
     return done, skipped
