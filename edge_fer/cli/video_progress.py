@@ -26,10 +26,11 @@ log = logging.getLogger("edge_fer.predict")
 
 
 class _FpsColumn(ProgressColumn):
-    """Frames per second over rich's recent-speed window."""
+    """Frames per second over rich's recent-speed window (frame bars only, not the files bar)."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.0f} fps" if task.speed else "", style="progress.data.speed")
+        shown = task.speed and task.fields.get("frames")
+        return Text(f"{task.speed:.0f} fps" if shown else "", style="progress.data.speed")
 
 
 class VideoProgress:
@@ -68,7 +69,7 @@ class VideoProgress:
             return
         if self.frames_task is not None:
             self.progress.remove_task(self.frames_task)
-        self.frames_task = self.progress.add_task(item.path.name, total=None)
+        self.frames_task = self.progress.add_task(item.path.name, total=None, frames=True)
 
     def frames(self, done: int, total: int | None) -> None:
         if self.progress is not None and self.frames_task is not None:
