@@ -6,8 +6,11 @@ The table's extra work (a row per face, media times, the summary, the CSV and ti
 cost little: predict should run at >= 90% of the pipeline's frames per second. Both are timed in turns, in
 this process, after one warm-up pass each, so a machine's slow phase hits both alike; each figure is the
 median over ``--repeats`` passes. predict's time is the whole ``analyze_video_to`` call (decode to files
-written); the pipeline's is its own median pass (decode, detect, crop, classify, track, draw). Exits 1 when
-the ratio is below ``--min-ratio``.
+written); the pipeline's is its own pass (decode, detect, crop, classify, track, draw). Wall-clock fps swing
+with other work on a shared machine, so CPU-time fps (process CPU seconds; both run on one thread) are
+reported too (the pipeline's include loading its models, about 1% on a long video), and the ratio of those
+decides. Use a long video (hundreds of frames) so per-video costs (opening, the CSV and PNG) weigh as they
+do on real recordings. Exits 1 when the ratio is below ``--min-ratio``.
 """
 
 from __future__ import annotations
@@ -39,25 +42,36 @@ def main() -> int:
     cv2.setNumThreads(1)
     settings = AnalysisSettings(threads=1)
     rec = settings.recognizer()
-    predict_fps, pipeline_fps = [], []
+    predict_fps, pipeline_fps, predict_cpu_fps, pipeline_cpu_fps = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats + 1):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             summary = analyze_video_to(args.video, tmp, settings, recognizer=rec)
-            seconds = time.perf_counter() - start
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+            cpu = time.process_time()
             bench = bench_pipeline(args.video, threads=1, repeats=1, max_frames=100_000)
+            bench_cpu = time.process_time() - cpu
             if i:  # the first round warms both up
                 predict_fps.append(summary.frames_read / seconds)
                 pipeline_fps.append(bench["fps"])
+                predict_cpu_fps.append(summary.frames_read / cpu_seconds)
+                pipeline_cpu_fps.append(bench["frames"] / bench_cpu)
+
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 1)
+
     result = {
         "video": args.video,
         "frames": summary.frames_read,
-        "predict_fps": round(statistics.median(predict_fps), 1),
-        "pipeline_fps": round(statistics.median(pipeline_fps), 1),
+        "predict_fps": med(predict_fps),
+        "pipeline_fps": med(pipeline_fps),
+        "wall_ratio": round(med(predict_fps) / med(pipeline_fps), 3),
+        "predict_cpu_fps": med(predict_cpu_fps),
+        "pipeline_cpu_fps": med(pipeline_cpu_fps),
+        "ratio": round(med(predict_cpu_fps) / med(pipeline_cpu_fps), 3),
         "predict_fps_all": [round(v, 1) for v in predict_fps],
         "pipeline_fps_all": [round(v, 1) for v in pipeline_fps],
     }
-    result["ratio"] = round(result["predict_fps"] / result["pipeline_fps"], 3)
     print(json.dumps(result, indent=2))
     return 0 if result["ratio"] >= args.min_ratio else 1
 

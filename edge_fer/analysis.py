@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import cv2
 import numpy as np
 
 from edge_fer import __version__
@@ -389,9 +390,16 @@ class AnalysisSettings:
     timeline: bool = True
 
     def recognizer(self) -> EmotionRecognizer:
-        """A recognizer for these settings (loads the models: make one per worker, not per video)."""
+        """A recognizer for these settings (loads the models: make one per worker, not per video).
+
+        ``threads`` also caps OpenCV's own threads in this process (video decoding, resizing), as ``bench
+        --pipeline`` does: on a busy or small CPU, FFmpeg's decoding threads otherwise fight the models
+        for the cores (one thread decodes this project's test video at 0.8 ms a frame, several at 1.6-10).
+        """
         from edge_fer.recognizer import EmotionRecognizer
 
+        if self.threads is not None:
+            cv2.setNumThreads(self.threads)
         return EmotionRecognizer(
             model=self.model,
             detector=self.detector,
