@@ -132,6 +132,19 @@ def test_every_frame_has_a_row_and_faceless_frames_have_empty_fields(tmp_path) -
     assert analysis.summary.tracks == [] and analysis.summary.faces == 0
 
 
+def test_predict_json_prints_each_videos_summary_and_writes_nothing(cli, tmp_path, monkeypatch) -> None:
+    video = write_video(tmp_path / "flat.mp4", n=4)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("predict", video, "--json", "--threads", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert (summary["source"], summary["frames_read"], summary["complete"]) == (str(video), 4, True)
+    assert summary["outputs"] == {} and sorted(p.name for p in tmp_path.iterdir()) == ["flat.mp4"]
+    assert err.strip() == ""  # no progress and no summary line with --json (nor on a non-terminal)
+
+
 def test_two_faces_give_two_tracks_with_summaries(tmp_path) -> None:
     video = write_video(tmp_path / "two.mp4", n=8, size=(160, 120))
     analysis = _two_face_recognizer().analyze_video(video)
