@@ -33,6 +33,7 @@ from edge_fer.atomic import atomic_path, write_json, write_text
 from edge_fer.drawing import draw_faces
 from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN
+from edge_fer.recognizer import DEFAULT_MIN_FACE
 from edge_fer.sources import VideoSource
 from edge_fer.video_writer import TimedWriter
 
@@ -227,25 +228,30 @@ class VideoAnalysis:
 
     def series(self) -> list[TrackSeries]:
         """Each track's samples (for plots), in track-id order."""
-        grouped: dict[int, list[Row]] = {}
-        for row in self.rows:
-            if row.track_id is not None:
-                grouped.setdefault(row.track_id, []).append(row)
-        return [
-            TrackSeries(
-                tid,
-                np.array([r.frame for r in rows], np.int64),
-                np.array([r.time_s for r in rows], np.float64),
-                np.array([r.probs for r in rows], np.float64).reshape(len(rows), len(self.labels)),
-            )
-            for tid, rows in sorted(grouped.items())
-        ]
+        return track_series(self.rows, len(self.labels))
 
 
-def summarize_tracks(analysis_rows: list[Row], labels: list[str]) -> list[TrackSummary]:
+def track_series(rows: list[Row], n_labels: int) -> list[TrackSeries]:
+    """The rows grouped by track, in track-id order (faceless rows have no track and are left out)."""
+    grouped: dict[int, list[Row]] = {}
+    for row in rows:
+        if row.track_id is not None:
+            grouped.setdefault(row.track_id, []).append(row)
+    return [
+        TrackSeries(
+            tid,
+            np.array([r.frame for r in mine], np.int64),
+            np.array([r.time_s for r in mine], np.float64),
+            np.array([r.probs for r in mine], np.float64).reshape(len(mine), n_labels),
+        )
+        for tid, mine in sorted(grouped.items())
+    ]
+
+
+def summarize_tracks(rows: list[Row], labels: list[str]) -> list[TrackSummary]:
     """Per-track first/last time, frames, mean probabilities, top-label shares and dominant label."""
     out = []
-    for s in VideoAnalysis(labels, analysis_rows, VideoSummary("")).series():
+    for s in track_series(rows, len(labels)):
         mean = s.probs.mean(axis=0)
         tops = Counter(labels[i] for i in s.probs.argmax(axis=1))
         n = len(s.frames)
@@ -308,8 +314,10 @@ def analyze_video(
     Returns the rows and the summary (``summary.outputs`` stays empty: nothing is written unless
     ``annotated`` names a video path, written directly; wrap it in an atomic path for all-or-nothing).
     ``progress`` is called after every frame with (frames read, frames promised or None). ``source_name``
-    is the ``source`` column (default: the path as given). Raises SourceError for a file that is not a readable video; a
-    file that ends early or drops damaged frames is not an error (see ``summary.complete``).
+    is the ``source`` column (default: the path as given). Raises SourceError for a file that is not a
+    readable video; a file that ends early or drops damaged frames is not an error (``summary.complete``
+    is False, resp. ``summary.frames_skipped`` counts them). With ``max_frames``, ``complete`` is True:
+    the run stopped where it was asked to (``stop_reason`` says so), whatever the rest of the file holds.
     """
     video = source if isinstance(source, VideoSource) else VideoSource(source)
     if video.cap is None:
@@ -381,7 +389,7 @@ class AnalysisSettings:
     detector: str = "short"
     conf: float | None = None
     margin: float = DEFAULT_MARGIN
-    min_face: int = 20
+    min_face: int = DEFAULT_MIN_FACE
     smoothing: int = DEFAULT_TABLE_SMOOTHING
     tta: str = "model"
     threads: int | None = None

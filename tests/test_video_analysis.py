@@ -343,3 +343,38 @@ def test_interrupted_archive_keeps_finished_videos_and_leaves_no_partial_file(tm
     # A rerun redoes only what is missing.
     rec = EmotionRecognizer(detector=lambda bgr: detector(bgr), min_face=0, threads=1)
     assert [todo for _, todo in plan_videos(items, out, settings, rec, force=False)] == [False, True]
+
+
+def test_predict_on_a_video_runs_without_tensorflow(tmp_path) -> None:
+    """The table, summary and timeline come from the runtime alone: TensorFlow, Keras and matplotlib blocked."""
+    import subprocess
+    import sys
+    import textwrap
+
+    video = write_video(tmp_path / "clip.mp4", n=3)
+    script = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        class _Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "matplotlib"):
+                    raise ImportError(f"blocked: {name}")
+                return None
+
+        sys.meta_path.insert(0, _Block())
+        from edge_fer.cli import main
+
+        sys.argv = ["edge-fer", "predict", sys.argv[1], "--out", sys.argv[2], "--threads", "1"]
+        try:
+            main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(video), str(tmp_path / "out")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["clip.csv", "clip.summary.json", "clip.timeline.png"]
