@@ -216,9 +216,10 @@ def run_videos(
                 log.warning("skipped %s", exc)
                 continue
             except KeyboardInterrupt:
+                kept = f"{done} video{'s' * (done != 1)} finished this run kept" if done else "nothing finished"
                 raise ArchiveInterrupted(
-                    f"interrupted in {item.path}; {done} videos finished this run are kept, it left no partial "
-                    "file: rerun the same command to continue"
+                    f"interrupted in {item.path} ({kept}; it left no partial file): rerun the same command to "
+                    "continue, finished videos are skipped"
                 ) from None
             outcome = VideoOutcome(item, summary)
         done += 1
