@@ -222,7 +222,7 @@ def run_videos(
                     "continue, finished videos are skipped"
                 ) from None
             outcome = VideoOutcome(item, summary)
-        done += 1
+            done += 1
         if hooks.video_done:
             hooks.video_done(outcome)
         yield outcome
