@@ -313,12 +313,29 @@ def test_rerun_skips_finished_videos_and_force_redoes_them(cli, tmp_path) -> Non
     assert code == 0 and "2 finished already (skipped)" in err and "0 videos analysed" in err
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # Other settings: refused before any work, one line naming the file and --force.
+    table = (out / "predictions.csv").stat().st_mtime_ns
     code, _, err = cli(*args, "--smoothing", "3")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "other settings" in lines[0] and "--force" in lines[0]
+    assert (out / "predictions.csv").stat().st_mtime_ns == table  # refused before the images were redone
     code, _, err = cli(*args, "--smoothing", "3", "--force")
     assert code == 0 and "2 videos analysed" in err
     assert json.loads((out / "a.summary.json").read_text())["settings"]["smoothing"] == 3
+
+
+def test_unreadable_video_in_a_folder_is_skipped_a_named_one_is_an_error(cli, tmp_path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    write_video(src / "a.mp4", n=3)
+    (src / "broken.mp4").write_text("not a video")
+    code, _, err = cli("predict", src, "--out", out, "--threads", "1")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "broken.mp4" in line]
+    assert len(warnings) == 1 and "skipped" in warnings[0] and "ffmpeg" in warnings[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.summary.json", "a.timeline.png"]
+    code, _, err = cli("predict", src / "broken.mp4", "--threads", "1")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("edge-fer: error: video") and "broken.mp4" in lines[0]
 
 
 def test_interrupted_archive_keeps_finished_videos_and_leaves_no_partial_file(tmp_path) -> None:

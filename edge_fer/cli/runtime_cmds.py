@@ -140,15 +140,18 @@ def predict_cmd(
         max_frames=max_frames,
         annotate=save_annotated is not None,
     )
+    video_run = None
+    if videos:  # checked first: a refusal (outputs made with other settings) comes before any work
+        from edge_fer.cli.video_progress import VideoRun
+
+        video_run = VideoRun(videos, settings, out_dir, save_annotated, force)
     n_faces = 0
     if images:
         rec = _recognizer(model, detector or DetectorKind.auto, backend, threads, margin, min_face, conf, tta)
         n_faces = _predict_images(rec, images, as_json, save_annotated, out_dir, force)
     done = skipped = 0
-    if videos:
-        from edge_fer.cli.video_progress import run_videos_cli
-
-        done, skipped = run_videos_cli(videos, settings, out_dir, save_annotated, force, as_json, out, console)
+    if video_run is not None:
+        done, skipped = video_run.run(as_json, out, console)
     if not as_json:
         parts = [f"{len(images)} images, {n_faces} faces"] if images else []
         if videos:

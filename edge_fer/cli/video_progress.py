@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,11 +80,6 @@ class VideoProgress:
         if self.progress is not None and self.files is not None:
             self.progress.advance(self.files)
 
-    def print(self, *args: object, **kwargs: object) -> None:
-        """Print above the bars (or plainly when there are none)."""
-        if self.progress is not None:
-            self.progress.console.print(*args, **kwargs)
-
 
 def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | None, seconds: float) -> None:
     warning = summary.warning()
@@ -98,70 +94,106 @@ def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | N
         out.print("  " + ", ".join(str(folder / rel) for rel in summary.outputs.values()), markup=False)
 
 
-def run_videos_cli(
-    videos: list[MediaItem],
-    settings: AnalysisSettings,
-    out_dir: Path | None,
-    save_annotated: Path | None,
-    force: bool,
-    as_json: bool,
-    out: Console,
-    err: Console,
-) -> tuple[int, int]:
-    """Analyse the videos (into ``out_dir`` when given, resumably); returns (analysed, skipped as done)."""
-    from edge_fer.analysis import analyze_video, output_paths, read_summary
-    from edge_fer.archive import ArchiveHooks, VideoOutcome, plan_videos, run_videos
-    from edge_fer.atomic import atomic_path, check_output
+StartedFn = Callable[["MediaItem"], None]
+ReportFn = Callable[["VideoSummary", "Path | None"], None]
 
-    rec = settings.recognizer()
-    done = skipped = 0
-    clock = {"start": 0.0}
 
-    def started(item: MediaItem) -> None:
-        bars.started(item)
-        clock["start"] = time.perf_counter()
+class VideoRun:
+    """The videos of one ``predict`` call, checked before any work (existing outputs, settings of finished
+    ones) so a refusal comes before the images are redone too; :meth:`run` does them."""
 
-    with VideoProgress(err, len(videos), show=err.is_terminal and not as_json) as bars:
-        if out_dir is not None:
-            plan = plan_videos(videos, out_dir, settings, rec, force)
+    def __init__(
+        self,
+        videos: list[MediaItem],
+        settings: AnalysisSettings,
+        out_dir: Path | None,
+        save_annotated: Path | None,
+        force: bool,
+    ):
+        from edge_fer.analysis import output_paths
+        from edge_fer.archive import plan_videos
+        from edge_fer.atomic import check_output
 
-            def ended(outcome: VideoOutcome) -> None:
-                bars.finished()
-
-            hooks = ArchiveHooks(video_started=started, frames=bars.frames, video_done=ended)
-            for outcome in run_videos(plan, out_dir, settings, rec, hooks, annotated_dir=save_annotated):
-                if outcome.skipped:
-                    skipped += 1
-                    stored = read_summary(output_paths(out_dir, outcome.item.name)["summary"])
-                    if as_json and stored is not None:
-                        print(json.dumps(stored.to_dict()), flush=True)
-                    elif not as_json:
-                        out.print(f"{outcome.item.path}: finished already in {out_dir}, skipped", markup=False)
-                    continue
-                done += 1
-                assert outcome.summary is not None
-                _report(outcome.summary, out, as_json, out_dir, time.perf_counter() - clock["start"])
-            return done, skipped
-        targets = {
+        self.videos, self.settings, self.out_dir, self.save_annotated = videos, settings, out_dir, save_annotated
+        self.rec = settings.recognizer()
+        self.plan = plan_videos(videos, out_dir, settings, self.rec, force) if out_dir is not None else None
+        self.targets = {
             item.path: check_output(output_paths(save_annotated, item.name)["annotated"], force)
             for item in videos
-            if save_annotated is not None
+            if save_annotated is not None and out_dir is None
         }
-        for item in videos:
-            started(item)
-            target = targets.get(item.path)
-            with atomic_path(target) if target is not None else contextlib.nullcontext(None) as annotated:
-                analysis = analyze_video(
-                    rec,
-                    item.path,
-                    max_frames=settings.max_frames,
-                    annotated=annotated,
-                    progress=bars.frames,
-                    conf=settings.conf,
-                )
-            bars.finished()
+
+    def run(self, as_json: bool, out: Console, err: Console) -> tuple[int, int]:
+        """Analyse the videos (into ``out_dir`` when given, resumably); returns (analysed, skipped as done)."""
+        clock = {"start": 0.0}
+        with VideoProgress(err, len(self.videos), show=err.is_terminal and not as_json) as bars:
+
+            def started(item: MediaItem) -> None:
+                bars.started(item)
+                clock["start"] = time.perf_counter()
+
+            def report(summary: VideoSummary, folder: Path | None) -> None:
+                _report(summary, out, as_json, folder, time.perf_counter() - clock["start"])
+
+            if self.plan is not None:
+                return self._archive(started, bars, report, as_json, out)
+            return self._in_memory(started, bars, report, as_json, out)
+
+    def _archive(
+        self, started: StartedFn, bars: VideoProgress, report: ReportFn, as_json: bool, out: Console
+    ) -> tuple[int, int]:
+        from edge_fer.analysis import output_paths, read_summary
+        from edge_fer.archive import ArchiveHooks, run_videos
+
+        assert self.plan is not None and self.out_dir is not None
+        done = skipped = 0
+        hooks = ArchiveHooks(video_started=started, frames=bars.frames, video_done=lambda outcome: bars.finished())
+        for outcome in run_videos(
+            self.plan, self.out_dir, self.settings, self.rec, hooks, annotated_dir=self.save_annotated
+        ):
+            if outcome.skipped:
+                skipped += 1
+                stored = read_summary(output_paths(self.out_dir, outcome.item.name)["summary"])
+                if as_json and stored is not None:
+                    print(json.dumps(stored.to_dict()), flush=True)
+                elif not as_json:
+                    out.print(f"{outcome.item.path}: finished already in {self.out_dir}, skipped", markup=False)
+                continue
             done += 1
-            _report(analysis.summary, out, as_json, None, time.perf_counter() - clock["start"])
+            assert outcome.summary is not None
+            report(outcome.summary, self.out_dir)
+        return done, skipped
+
+    def _in_memory(
+        self, started: StartedFn, bars: VideoProgress, report: ReportFn, as_json: bool, out: Console
+    ) -> tuple[int, int]:
+        from edge_fer.analysis import analyze_video
+        from edge_fer.atomic import atomic_path
+        from edge_fer.errors import SourceError
+
+        done = 0
+        for item in self.videos:
+            started(item)
+            target = self.targets.get(item.path)
+            try:
+                with atomic_path(target) if target is not None else contextlib.nullcontext(None) as annotated:
+                    analysis = analyze_video(
+                        self.rec,
+                        item.path,
+                        max_frames=self.settings.max_frames,
+                        annotated=annotated,
+                        progress=bars.frames,
+                        conf=self.settings.conf,
+                    )
+            except SourceError as exc:
+                if item.explicit:
+                    raise
+                log.warning("skipped %s", exc)
+                continue
+            finally:
+                bars.finished()
+            done += 1
+            report(analysis.summary, None)
             if target is not None and not as_json:
                 out.print(f"  annotated: {target}", markup=False)
-    return done, skipped
+        return done, 0
