@@ -20,6 +20,7 @@ Keras model (no TensorFlow). Differences that remain (also in the README):
 - ``Video.analyze`` writes no ``data.csv`` into the working folder and no per-frame JPEGs or zip
   (``save_frames``, ``zip_images``, ``annotate_frames`` are ignored); ``save_video=True`` (fer's default)
   writes the annotated video to ``outdir/<name>_output.mp4``, atomically. ``to_csv`` writes the file it is given.
+  A missing video raises :class:`edge_fer.errors.SourceError` (fer: AssertionError).
 - pandas is needed only for ``to_pandas`` / ``output="pandas"`` (fer installs it; edge-fer does not).
 """
 
