@@ -36,13 +36,29 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _OTHER = (160, 160, 160)
 
 
+#: Tick spacings (s) for videos of two minutes and more: whole minutes and hours read better than 1-2-5 steps.
+CLOCK_STEPS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
 def nice_step(span: float, target_ticks: int = 10) -> float:
-    """A tick spacing of 1, 2 or 5 times a power of ten giving about ``target_ticks`` ticks over ``span``."""
+    """A tick spacing giving about ``target_ticks`` ticks over ``span`` seconds: 1, 2 or 5 times a power of ten
+    below two minutes, a clock step (:data:`CLOCK_STEPS`) from there on."""
     if span <= 0:
         return 1.0
     raw = span / target_ticks
+    if span >= 120:
+        return float(next((c for c in CLOCK_STEPS if c >= raw), CLOCK_STEPS[-1] * math.ceil(raw / CLOCK_STEPS[-1])))
     power = 10 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def tick_label(t: float, t_max: float) -> str:
+    """Seconds on short videos (``2.5``), minutes:seconds from two minutes on (``12:30``), h:mm:ss from an hour."""
+    if t_max < 120:
+        return f"{t:g}"
+    whole = round(t)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if t_max >= 3600 else f"{whole // 60}:{whole % 60:02d}"
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5, color=INK, thick: int = 1) -> int:
@@ -87,7 +103,7 @@ def _panel_ground(img: np.ndarray, top: int, t_max: float, step: float, readable
     for t in ticks:
         x = round(x0 + t / t_max * (x1 - x0))
         cv2.line(img, (x, y0), (x, y1), GRID, 1)
-        text = f"{t:g}"
+        text = tick_label(t, t_max)
         _text(img, text, (x - 4 * len(text), y1 + 18), 0.45, DIM)
 
 
@@ -100,15 +116,28 @@ def _panel(
     _panel_ground(img, top, t_max, step, readable_until)
     _text(img, title, (x0, top + 18), 0.5)
     xs = x0 + series.times / t_max * (x1 - x0)
-    for c, label in enumerate(labels):
-        ys = y1 - np.clip(series.probs[:, c], 0.0, 1.0) * (y1 - y0)
-        color = COLORS.get(label, _OTHER)
-        for run in _segments(series):
-            pts = np.round(np.stack([xs[run], ys[run]], axis=1) * 16).astype(np.int32)  # 4 fractional bits
+    ys = y1 - np.clip(series.probs, 0.0, 1.0) * (y1 - y0)  # (N, C)
+    for run in _segments(series):
+        run_x, run_y = _per_column(xs[run], ys[run])
+        for c, label in enumerate(labels):
+            pts = np.round(np.stack([run_x, run_y[:, c]], axis=1) * 16).astype(np.int32)  # 4 fractional bits
+            color = COLORS.get(label, _OTHER)
             if len(pts) == 1:
                 cv2.circle(img, tuple(pts[0]), 2 * 16, color, cv2.FILLED, cv2.LINE_AA, shift=4)
             else:
                 cv2.polylines(img, [pts], False, color, 2, cv2.LINE_AA, shift=4)
+
+
+def _per_column(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples (N,) x and (N, C) y averaged per pixel column where a run has more samples than columns (long
+    recordings: thousands of frames across ~1,100 pixels would draw as noise bands); unchanged otherwise."""
+    columns = np.floor(xs).astype(np.int64)
+    if len(np.unique(columns)) == len(columns):
+        return xs, ys
+    keys, inverse, counts = np.unique(columns, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(keys), ys.shape[1]))
+    np.add.at(sums, inverse, ys)
+    return keys + 0.5, sums / counts[:, None]
 
 
 def render_timeline(analysis: VideoAnalysis, title: str = "") -> np.ndarray:
@@ -144,7 +173,7 @@ def render_timeline(analysis: VideoAnalysis, title: str = "") -> np.ndarray:
         _panel_ground(img, HEADER_H, t_max, step, readable_until)
         _text(img, "no faces found", (WIDTH // 2 - 70, HEADER_H + PANEL_H // 2), 0.7, DIM, 1)
     hidden = len(series) - len(shown)
-    foot = "probability (0-1) over media time (s)"
+    foot = "probability (0-1) over media time (" + ("s" if t_max < 120 else "m:ss" if t_max < 3600 else "h:mm:ss") + ")"
     if hidden:
         foot += f"; {hidden} shorter tracks not drawn (in the summary JSON)"
     _text(img, foot, (MARGIN_L, height - 12), 0.5, DIM)

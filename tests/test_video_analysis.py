@@ -395,3 +395,25 @@ def test_predict_on_a_video_runs_without_tensorflow(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["clip.csv", "clip.summary.json", "clip.timeline.png"]
+
+
+def test_long_recordings_plot_as_lines_on_a_clock_axis() -> None:
+    """Ten minutes at 25 fps (15,000 noisy frames on ~1,100 pixels) are averaged per pixel column, so the plot
+    shows lines, not bands of noise; ticks are whole minutes."""
+    from edge_fer.analysis import Row, VideoAnalysis, VideoSummary, summarize_tracks
+    from edge_fer.timeline import nice_step, render_timeline, tick_label
+
+    assert nice_step(600) == 60 and tick_label(540, 600) == "9:00" and tick_label(2.5, 4.6) == "2.5"
+    assert tick_label(3725, 7200) == "1:02:05" and nice_step(4.6) == 0.5
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(15000):
+        logits = np.sin(i / 750 + np.arange(7)) * 2 + rng.normal(0, 0.5, 7)
+        p = np.exp(logits) / np.exp(logits).sum()
+        rows.append(Row("long.mp4", i, i / 25, 1, 0, 0, 50, 50, 0.9, LABELS[p.argmax()], p.max(), tuple(p)))
+    summary = VideoSummary("long.mp4", frames_read=15000, duration_s=600.0, tracks=summarize_tracks(rows, LABELS))
+    img = render_timeline(VideoAnalysis(list(LABELS), rows, summary))
+    plot = img[HEADER_H + 30 : HEADER_H + PANEL_H - 30, 70:-30]
+    inked = sum(_has_colour(plot, COLORS[lab], tol=12) for lab in LABELS) / (plot.shape[0] * plot.shape[1])
+    # Measured: 0.23 averaged per column, 0.12 for the same curves without noise, 0.69 drawing every frame.
+    assert 0.05 < inked < 0.35, inked
