@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from edge_fer.choices import TTA, Backend, DetectorKind
 from edge_fer.cli.consoles import make_console
 
 if TYPE_CHECKING:
-    from edge_fer.archive import MediaItem
+    from edge_fer.archive import ImageTable, MediaItem
     from edge_fer.predict import ImageResult
     from edge_fer.recognizer import EmotionRecognizer
 
@@ -177,20 +179,32 @@ def _predict_images(
     total = 0
     # In an --out archive the annotated copies are ours: a rerun redoes the images and rewrites them.
     items = [(i.path, i.explicit) for i in images]
-    for result in predict_image_items(rec, items, save_annotated, force=force or out_dir is not None):
-        total += len(result.faces)
-        if table is not None:
-            table.add(result)
-        if as_json:
-            print(json.dumps(result.to_dict()), flush=True)
-            continue
-        out.print(_image_table(result))
-        if result.annotated is not None:
-            out.print(f"annotated: {result.annotated}", markup=False)
+    show = console.is_terminal and not as_json and len(items) > 1
+    progress = Progress(*Progress.get_default_columns(), console=console, transient=True) if show else None
+    task = progress.add_task("images", total=len(items)) if progress is not None else None
+    with progress or contextlib.nullcontext():
+        for result in predict_image_items(rec, items, save_annotated, force=force or out_dir is not None):
+            if progress is not None and task is not None:
+                progress.advance(task)
+            total += _show_image(result, table, as_json)
     if table is not None and out_dir is not None:
         path = table.write(out_dir / IMAGES_CSV)
         if not as_json:
             out.print(f"images: {path}", markup=False)
+    return total
+
+
+def _show_image(result: ImageResult, table: ImageTable | None, as_json: bool) -> int:
+    """Print one image's faces (a table, or its JSON line) and add them to ``table``; returns the faces."""
+    total = len(result.faces)
+    if table is not None:
+        table.add(result)
+    if as_json:
+        print(json.dumps(result.to_dict()), flush=True)
+        return total
+    out.print(_image_table(result))
+    if result.annotated is not None:
+        out.print(f"annotated: {result.annotated}", markup=False)
     return total
 
 
