@@ -320,7 +320,7 @@ def analyze_video(
     the run stopped where it was asked to (``stop_reason`` says so), whatever the rest of the file holds.
     """
     video = source if isinstance(source, VideoSource) else VideoSource(source)
-    if video.cap is None:
+    if video.cap is None and video.image is None:
         video.open()
     name = source_name if source_name is not None else str(video.source)
     rows: list[Row] = []

@@ -301,6 +301,7 @@ class VideoSource:
         self.stop_reason = ""
         if self.image is not None:
             if max_frames is None or max_frames > 0:
+                self.frames_read, self.last_time_s = 1, 0.0
                 yield Frame(0, 0.0, self.image)
             self.stop_reason = "end of image"
             return
