@@ -417,3 +417,31 @@ def test_long_recordings_plot_as_lines_on_a_clock_axis() -> None:
     inked = sum(_has_colour(plot, COLORS[lab], tol=12) for lab in LABELS) / (plot.shape[0] * plot.shape[1])
     # Measured: 0.23 averaged per column, 0.12 for the same curves without noise, 0.69 drawing every frame.
     assert 0.05 < inked < 0.35, inked
+
+
+def test_sigterm_during_an_archive_exits_130_and_leaves_no_partial_file(tmp_path) -> None:
+    """A real process stopped (SIGTERM, as Ctrl-C) in its second video: exit 130 and one line; the first
+    video's files are whole, the second left nothing; a rerun finishes only the second."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    write_video(src / "a.mp4", n=3)
+    write_video(src / "b.mp4", n=1000)  # seconds of work: long enough to be stopped in
+    cmd = [sys.executable, "-m", "edge_fer", "predict", str(src), "--out", str(out), "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "a.summary.json").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 130, err
+    assert len(lines) == 1 and lines[0].startswith("edge-fer: error: interrupted in") and "rerun" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.summary.json", "a.timeline.png"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "1 video analysed; 1 finished already (skipped)" in done.stderr
