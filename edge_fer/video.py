@@ -17,6 +17,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -59,18 +61,36 @@ class RunSummary:
         return asdict(self)
 
 
-def gui_available() -> bool:
-    """Whether OpenCV can open a window here (not with opencv-python-headless, nor without a display)."""
-    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        import sys
-
-        if sys.platform != "darwin":
-            return False
+def gui_problem() -> str | None:
+    """Why OpenCV cannot open a window here (an OpenCV built without a GUI, no display), or None when it can."""
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if gui is not None and gui.group(1).upper() == "NONE":
+        return (
+            f"this OpenCV {cv2.__version__} has no GUI (for a window: pip uninstall -y opencv-python-headless "
+            "&& pip install opencv-python)"
+        )
+    if os.name == "posix" and sys.platform != "darwin":
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return "no display ($DISPLAY is not set)"
+    _qt_fonts()
     try:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    except cv2.error:
-        return False
-    return True
+    except cv2.error as exc:
+        return f"OpenCV cannot open a window ({str(exc).strip().splitlines()[-1][:160]})"
+    return None
+
+
+def _qt_fonts() -> None:
+    """opencv-python's Qt build points ``QT_QPA_FONTDIR`` at ``cv2/qt/fonts``, which its recent wheels lack,
+    and Qt then prints four lines about fonts when the first window opens: point it at the system's fonts."""
+    current = os.environ.get("QT_QPA_FONTDIR")
+    if current and not os.path.isdir(current) and os.path.isdir("/usr/share/fonts"):
+        os.environ["QT_QPA_FONTDIR"] = "/usr/share/fonts"
+
+
+def gui_available() -> bool:
+    """Whether OpenCV can open a window here (see :func:`gui_problem`)."""
+    return gui_problem() is None
 
 
 def run_video(
@@ -99,8 +119,9 @@ def run_video(
         codec_for(out_path)
     if out_path is not None and json_path is not None and out_path.resolve() == json_path.resolve():
         raise EdgeFerError(f"--output and --json-out are the same file {out_path}")
-    if show and not gui_available():
-        log.warning("no display here (or OpenCV built without GUI): running headless; pass --headless to silence")
+    problem = gui_problem() if show else None
+    if problem is not None:
+        log.warning("%s: running headless; pass --headless to silence", problem)
         show = False
     video = source if isinstance(source, VideoSource) else VideoSource(source, width, height, fps)
     if video.cap is None and video.image is None:
