@@ -67,6 +67,24 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
     return cv2.cvtColor(rgb, code)
 
 
+def sniff_image(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts like an image OpenCV or Pillow reads (its header only; decoding may still fail)."""
+    try:
+        if cv2.haveImageReader(os.fspath(path)):
+            return True
+    except cv2.error:
+        pass
+    try:
+        from PIL import Image
+    except ImportError:
+        return False
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # Pillow raises many kinds for what is not an image
+        return False
+
+
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file (or an http(s) URL) as BGR uint8: 16-bit, gray and 4-channel images converted, EXIF
     rotation applied. Reads through ``np.fromfile`` so non-ASCII paths work on every OS."""
