@@ -7,11 +7,14 @@ EXIF orientation applied the same way. Every failure is one :class:`SourceError`
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -26,6 +29,21 @@ URL_MAX_BYTES = 100 * 1024 * 1024
 URL_SCHEMES = ("http://", "https://")
 
 
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own warnings while probing a file or source: our SourceError says it in one line
+    (kept when logging at DEBUG)."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
 def is_url(item: str | os.PathLike[str]) -> bool:
     """Whether ``item`` is an http(s) URL (the only kind of URL an image is fetched from)."""
     return isinstance(item, str) and item.lower().startswith(URL_SCHEMES)
@@ -36,8 +54,6 @@ def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else np.asarray(data, np.uint8)
     if buf.size == 0:
         raise SourceError(f"image {name}: empty file")
-    from edge_fer.sources import quiet_opencv
-
     with quiet_opencv():
         image = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is not None and image.size:

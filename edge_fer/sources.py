@@ -13,7 +13,6 @@ frames the decoder dropped in the middle (damaged data, skipped silently by FFmp
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -26,6 +25,9 @@ import cv2
 import numpy as np
 
 from edge_fer.errors import SourceError
+from edge_fer.images import folder_files, is_url
+from edge_fer.images import load_image as _load_image
+from edge_fer.images import quiet_opencv as _quiet_opencv
 from edge_fer.preprocessing import to_bgr
 
 log = logging.getLogger(__name__)
@@ -72,20 +74,6 @@ class Frame:
     index: int
     time_s: float
     image: np.ndarray
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own warnings while probing a source: our SourceError says it in one line."""
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        yield
-        return
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
 
 
 #: For other modules decoding user files (dataset folders): OpenCV quiet unless logging at DEBUG.
@@ -360,9 +348,7 @@ def open_source(
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file or http(s) URL as BGR uint8 (see :func:`edge_fer.images.load_image`)."""
-    from edge_fer.images import load_image as _load
-
-    return _load(path)
+    return _load_image(path)
 
 
 def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> list[tuple[Path | str, bool]]:
@@ -370,8 +356,6 @@ def collect_images(inputs: Iterable[str | os.PathLike[str]]) -> list[tuple[Path 
     named explicitly (an explicitly named bad image is an error; a file in a folder that no decoder can read
     is skipped with a warning). Every file in a folder is tried, whatever its suffix; hidden files and
     sub-folders are left out, each named in a warning."""
-    from edge_fer.images import folder_files, is_url
-
     out: list[tuple[Path | str, bool]] = []
     for item in inputs:
         text = os.fspath(item)
