@@ -234,7 +234,7 @@ def test_predict_reads_http_urls_and_refuses_others_in_one_line(cli, tflite_mode
     assert (tmp_path / "ann" / "face.png").is_file()
     for bad, needle in (
         (f"{http_folder}/missing.png", "HTTP 404"),
-        ("rtsp://camera.local/stream", "only http(s) URLs are fetched"),
+        ("rtsp://camera.local/stream", "only http(s) image URLs are fetched"),
     ):
         code, out, err = cli("predict", bad, "--model", tflite_model)
         lines = [line for line in err.strip().splitlines() if line.strip()]
