@@ -283,3 +283,20 @@ def test_panorama_face_is_found_and_classified_in_bounded_time(shipped, media_di
     assert faces[0].label == "happy"
     stats = shipped.still_detector.stats
     assert stats.tiles < 700 and stats.levels == 5  # bounded by the face sought, reported
+
+
+def test_bench_pipeline_times_alignment_as_its_own_stage() -> None:
+    from edge_fer.pipeline_bench import bench_pipeline, rolled
+
+    frame = np.zeros((40, 60, 3), np.uint8)
+    frame[:, 30:] = 255
+    (turned,) = rolled([frame], 90)
+    assert turned.shape == frame.shape and turned[:10, 20:40].mean() > 200 and turned[-10:, 20:40].mean() < 50
+    stages = {
+        align: [
+            s["stage"] for s in bench_pipeline("synthetic", max_frames=3, repeats=1, align=align, roll=30)["stages"]
+        ]
+        for align in (True, False)
+    }
+    assert "align" in stages[True] and "crop" not in stages[True]
+    assert "crop" in stages[False] and "align" not in stages[False]
