@@ -3,7 +3,13 @@
 The .tflite files are MediaPipe's (Apache-2.0) and ship inside edge-fer (``edge_fer/blazeface/``, with their
 licence and source), so the runtime needs no download and no TensorFlow. Everything a frame
 needs (interpreter, anchors, input buffer, letterbox geometry) is made once; a frame costs one resize,
-one invoke and a decode of the few anchors above the threshold.
+one invoke and a decode of the few anchors above the threshold. Each face comes with BlazeFace's six
+keypoints (eyes first), which the recognizer uses to turn a rolled face upright.
+
+On top of the one-pass :class:`BlazeFace` (video): :class:`Rotations` (the same detector on turned copies of
+a frame, for faces that lie sideways), :class:`TiledDetector` (``auto``, for still photos: both models,
+turned every 45 degrees, and tiles sized by the smallest face sought) and :class:`WholeImage` (``none``:
+the image is the face).
 """
 
 from __future__ import annotations
