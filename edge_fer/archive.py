@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ from edge_fer.analysis import (
     wanted_outputs,
 )
 from edge_fer.atomic import write_text
+from edge_fer.choices import Engine
 from edge_fer.errors import EXIT_INTERRUPTED, EdgeFerError, OutputExistsError, SourceError
 from edge_fer.sources import IMAGE_SUFFIXES
 
@@ -57,13 +57,6 @@ VIDEO_SUFFIXES = frozenset(
 #: The images' table in the output folder.
 IMAGES_CSV = "predictions.csv"
 IMAGE_COLUMNS = ("source", "face", "x", "y", "w", "h", "det_score", "label", "score")
-
-
-class Engine(str, Enum):
-    """Where an archive's videos are analysed."""
-
-    local = "local"  # in this process, one after another
-    ray = "ray"  # on Ray workers: a local Ray instance, or a cluster (--ray-address)
 
 
 class ArchiveInterrupted(EdgeFerError):
