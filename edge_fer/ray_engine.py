@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,6 +195,7 @@ class RayVideoEngine:
         self.actors: list[Any] = []
         self.started_ray = False
         self.startup_s = 0.0
+        self._restore_printer: Callable[[], None] = lambda: None
 
     # ---------------------------------------------------------------- start and stop
 
@@ -254,6 +255,7 @@ class RayVideoEngine:
             if previous is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous)
         self.started_ray = True
+        self._restore_printer = _messages_to_log()
 
     def close(self) -> None:
         """Kill the actors and shut down a Ray this engine started (a caller's Ray stays up)."""
@@ -263,6 +265,7 @@ class RayVideoEngine:
         if self.started_ray:
             self.ray.shutdown()
             self.started_ray = False
+            self._restore_printer()
 
     def __enter__(self) -> RayVideoEngine:
         return self
@@ -326,3 +329,26 @@ class RayVideoEngine:
         self.ray.wait(list(pending), num_returns=len(pending), timeout=KILL_WAIT_S)
         for _, job in pending.values():
             remove_partials(self.out_dir, job.stem, self.annotated_dir)
+
+
+def _messages_to_log() -> Callable[[], None]:
+    """Send the messages Ray's driver prints on stdout (a task retried, an actor killed: the raylet's error
+    messages) to this module's debug log (``--debug`` shows them): stdout holds predict's results and ``--json``
+    lines. Ray has no option for this, so its printer is replaced; returns the function that puts it back. A
+    Ray without that printer (another version) is left alone."""
+    from ray._private import worker
+
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None:
+        return lambda: None
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+        for line in data.get("lines", []):
+            log.debug("ray (%s): %s", data.get("pid"), line)
+
+    worker.print_to_stdstream = to_log
+
+    def restore() -> None:
+        worker.print_to_stdstream = original
+
+    return restore
