@@ -66,7 +66,7 @@ def main() -> int:
         rec = settings.recognizer()
         os.environ["RAY_worker_niceness"] = str(args.ray_niceness)  # noqa: SIM112 (Ray spells it so)
         start = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_init_s = time.perf_counter() - start
         fps: dict[str, list[float]] = {"local": [], "ray_1": [], "ray_2": []}
         actors_s: list[float] = []

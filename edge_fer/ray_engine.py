@@ -233,13 +233,15 @@ class RayVideoEngine:
             return  # the caller's Ray: use it, leave it running
         previous = signal.getsignal(signal.SIGTERM)
         local_cpus = None
-        if not self.address:
+        if self.address:
+            _check_reachable(self.address)
+        else:
             # A local instance turns on token authentication by default and warns about it on every start.
             logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
             local_cpus = max(os.cpu_count() or 1, (self.workers or 1) * (self.settings.threads or 1))
         try:
             self.ray.init(
-                address=self.address,
+                address=self.address or "local",  # "local": a new instance, never one found running
                 num_cpus=local_cpus,
                 include_dashboard=False,
                 log_to_driver=False,
@@ -247,8 +249,9 @@ class RayVideoEngine:
             )
         except ConnectionError as exc:
             raise EdgeFerError(
-                f"--ray-address {self.address}: no Ray cluster reachable there ({exc}); start one with "
-                "`ray start --head` and pass the address it prints"
+                f"--ray-address {self.address}: no Ray cluster answered there ({exc}): start one with `ray start "
+                "--head` and pass the address it prints; a cluster with token authentication (Ray's default) "
+                "also needs RAY_AUTH_MODE=token and its token (`ray get-auth-token` on the head) here"
             ) from None
         finally:
             # ray.init replaces SIGTERM's handler with sys.exit; keep the CLI's (it unwinds like Ctrl-C).
@@ -329,6 +332,21 @@ class RayVideoEngine:
         self.ray.wait(list(pending), num_returns=len(pending), timeout=KILL_WAIT_S)
         for _, job in pending.values():
             remove_partials(self.out_dir, job.stem, self.annotated_dir)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, where nothing listens at a ``HOST:PORT`` address: ``ray.init`` would retry it for
+    minutes, logging a warning every few seconds. Other forms (``auto``, ``ray://...``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EdgeFerError(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}): start the head with "
+            "`ray start --head --port PORT` and pass HOST:PORT as it prints it"
+        ) from None
 
 
 def _messages_to_log() -> Callable[[], None]:

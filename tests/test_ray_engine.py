@@ -34,7 +34,7 @@ def ray_module():
 @pytest.fixture(scope="module")
 def local_ray(ray_module):
     """A local Ray instance for the module: its start-up (seconds) is paid once."""
-    ray_module.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray_module.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray_module
     ray_module.shutdown()
 
@@ -219,3 +219,18 @@ def test_missing_extra_is_one_line_and_local_runs_without_ray(tmp_path) -> None:
         "edge-fer: error: --engine ray needs Ray, an optional extra: pip install 'edge-fer[ray]'"
     ]
     assert not (tmp_path / "ray").exists()
+
+
+def test_ray_address_where_nothing_listens_is_one_line(ray_module, cli, tmp_path) -> None:
+    """A wrong address fails in seconds (Ray itself would retry it for minutes), before any work."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free once closed: nothing listens there
+    video = write_video(tmp_path / "clip.mp4", n=3)
+    address = f"127.0.0.1:{port}"
+    code, _, err = cli("predict", video, "--out", tmp_path / "out", "--engine", "ray", "--ray-address", address)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and f"--ray-address 127.0.0.1:{port}: nothing answers there" in lines[0]
+    assert not (tmp_path / "out").exists()
