@@ -229,13 +229,17 @@ class RayVideoEngine:
         return self
 
     def _connect(self) -> None:
+        if self.address:
+            _check_reachable(self.address)
         if self.ray.is_initialized():
+            if self.address:
+                raise EdgeFerError(
+                    "Ray is running in this process already: leave the address out to use it, or ray.shutdown() first"
+                )
             return  # the caller's Ray: use it, leave it running
         previous = signal.getsignal(signal.SIGTERM)
         local_cpus = None
-        if self.address:
-            _check_reachable(self.address)
-        else:
+        if not self.address:
             # A local instance turns on token authentication by default and warns about it on every start.
             logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
             local_cpus = max(os.cpu_count() or 1, (self.workers or 1) * (self.settings.threads or 1))

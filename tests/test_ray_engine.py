@@ -133,7 +133,7 @@ def test_worker_killed_mid_video_is_retried_without_lost_or_doubled_rows(local_r
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     write_video(src / "a.mp4", n=5)
-    write_video(src / "b.mp4", n=400)
+    write_video(src / "b.mp4", n=800)
     settings = AnalysisSettings(threads=1, annotate=True)
     with RayVideoEngine(settings, out, workers=2) as engine:
         engine.start(2)
@@ -144,13 +144,13 @@ def test_worker_killed_mid_video_is_retried_without_lost_or_doubled_rows(local_r
         assert pid not in [s.pid for s in engine.statuses()]  # b's worker is a new process
     assert sorted((r.key, r.error) for r in results) == [(0, None), (1, None)]
     # The retry's table has every frame once: nothing lost or doubled by the killed attempt.
-    assert _frames(out / "b.csv") == list(range(400))
+    assert _frames(out / "b.csv") == list(range(800))
     names = [f"{s}{x}" for s in "ab" for x in (".annotated.mp4", ".csv", ".summary.json", ".timeline.png")]
     assert _files(out) == sorted(names)  # and the killed attempt's temporary files are gone
     local = tmp_path / "local"
     analyze_video_to(src / "b.mp4", local, settings)
     _same_files(local, out, ["b.csv", "b.summary.json"])
-    assert int(cv2.VideoCapture(str(out / "b.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 400
+    assert int(cv2.VideoCapture(str(out / "b.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 800
 
 
 def test_worker_dying_on_every_attempt_fails_its_video_only(local_ray, tmp_path) -> None:
@@ -159,7 +159,7 @@ def test_worker_dying_on_every_attempt_fails_its_video_only(local_ray, tmp_path)
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    write_video(src / "a.mp4", n=400)
+    write_video(src / "a.mp4", n=800)
     write_video(src / "b.mp4", n=30)
     with RayVideoEngine(AnalysisSettings(threads=1, annotate=True), out, workers=2, attempts=1) as engine:
         engine.start(2)
