@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_fer import __version__
 from edge_fer.analysis import AnalysisSettings, VideoSummary, analyze_video_to, output_paths
 from edge_fer.errors import EdgeFerError, SourceError
 
@@ -125,12 +126,13 @@ class VideoWorker:
     def __init__(self, settings: AnalysisSettings, out_dir: str, annotated_dir: str | None):
         self.settings, self.out_dir, self.annotated_dir = settings, out_dir, annotated_dir
         self.rec = settings.recognizer()
-        self.recorded = settings.recorded(self.rec)
+        self.recorded = {**settings.recorded(self.rec), "edge_fer_version": __version__}
         self.host = socket.gethostname()
         self.current: WorkerStatus | None = None
 
     def ready(self) -> tuple[WorkerStatus, dict[str, Any]]:
-        """This worker and the settings it would record (the driver checks they match its own)."""
+        """This worker and the settings it would record, with its edge-fer version (the driver checks they
+        match its own)."""
         return self.status(), self.recorded
 
     def status(self) -> WorkerStatus:
@@ -218,6 +220,7 @@ class RayVideoEngine:
             num_cpus=threads, max_restarts=-1, max_task_retries=self.attempts - 1, max_concurrency=2
         )(VideoWorker)
         self.actors = [remote.remote(self.settings, self.out_dir, self.annotated_dir) for _ in range(n)]
+        expected = {**expected, "edge_fer_version": __version__} if expected is not None else None
         for status, recorded in self.ray.get([a.ready.remote() for a in self.actors]):
             if expected is not None and recorded != expected:
                 diff = sorted(k for k in set(recorded) | set(expected) if recorded.get(k) != expected.get(k))

@@ -234,3 +234,18 @@ def test_ray_address_where_nothing_listens_is_one_line(ray_module, cli, tmp_path
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and f"--ray-address 127.0.0.1:{port}: nothing answers there" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_worker_that_would_record_other_settings_is_refused(local_ray, tmp_path) -> None:
+    """A node with another model or edge-fer version would write other files: refused before any work."""
+    from edge_fer.errors import EdgeFerError
+    from edge_fer.ray_engine import RayVideoEngine
+
+    expected = SETTINGS.recorded(SETTINGS.recognizer())
+    with RayVideoEngine(SETTINGS, tmp_path, workers=1) as engine:
+        assert engine.start(1, expected).actors  # the same install: accepted
+    other = {**expected, "model_sha256": "0" * 16}
+    with RayVideoEngine(SETTINGS, tmp_path, workers=1) as engine, pytest.raises(EdgeFerError) as refused:
+        engine.start(1, other)
+    assert "would record other settings than this machine (model_sha256)" in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
