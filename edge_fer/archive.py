@@ -293,9 +293,9 @@ def _run_on_ray(
     jobs = [VideoJob(k, str(item.path.resolve()), item.name, str(item.path)) for k, item in todo]
     done, named_failure = 0, None
     try:
-        with RayVideoEngine(settings, out_dir, address=address, workers=workers, annotated_dir=annotated_dir) as ray:
-            ray.start(len(jobs), settings.recorded(recognizer))
-            for result in ray.run(jobs):
+        with RayVideoEngine(settings, out_dir, address=address, workers=workers, annotated_dir=annotated_dir) as pool:
+            pool.start(len(jobs), settings.recorded(recognizer))
+            for result in pool.run(jobs):
                 outcome = _ray_outcome(items[result.key], result)
                 if outcome.error is not None and result.kind == "source" and outcome.item.explicit:
                     named_failure = named_failure or outcome.error
