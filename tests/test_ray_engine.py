@@ -33,10 +33,13 @@ def ray_module():
 
 @pytest.fixture(scope="module")
 def local_ray(ray_module):
-    """A local Ray instance for the module: its start-up (seconds) is paid once."""
+    """A local Ray instance for the module: its start-up (seconds) is paid once. ``ray.init`` replaces the
+    process's SIGTERM handler: put back, for the rest of the suite."""
+    previous = signal.getsignal(signal.SIGTERM)
     ray_module.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray_module
     ray_module.shutdown()
+    signal.signal(signal.SIGTERM, previous)
 
 
 def _frames(path: Path) -> list[int]:
