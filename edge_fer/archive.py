@@ -45,7 +45,7 @@ from edge_fer.sources import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from edge_fer.predict import ImageResult
-    from edge_fer.ray_engine import JobResult
+    from edge_fer.ray_engine import JobResult, WorkerStatus
     from edge_fer.recognizer import EmotionRecognizer
 
 log = logging.getLogger(__name__)
@@ -254,10 +254,11 @@ def run_archive(
 ) -> Iterator[VideoOutcome]:
     """:func:`run_videos` on the chosen engine: ``local`` (this process) or ``ray`` (Ray workers; see
     :mod:`edge_fer.ray_engine`; ``ray_address``: a cluster's address, default a local instance; ``workers``:
-    how many). The same files either way. On Ray, videos run in parallel and end in any order, the ``frames``
-    and ``video_started`` hooks are not called, and every failing video is reported (``error``) while the
+    how many). The same files either way. On Ray, videos run in parallel and end in any order, the
+    ``video_started`` hook is not called, and every failing video is reported (``error``) while the
     others go on; a file named on the command line that cannot be read is still an error, raised once the
-    others have finished. Ctrl-C raises :class:`ArchiveInterrupted`, leaving no partial file."""
+    others have finished; ``frames`` is called with all workers' frames so far (total None) about once a
+    second. Ctrl-C raises :class:`ArchiveInterrupted`, leaving no partial file."""
     engine = Engine(engine)
     if engine is Engine.local:
         if ray_address is not None or workers is not None:
@@ -292,14 +293,24 @@ def _run_on_ray(
     items = dict(todo)
     jobs = [VideoJob(k, str(item.path.resolve()), item.name, str(item.path)) for k, item in todo]
     done, named_failure = 0, None
+    frames = {"finished": 0, "shown": 0}
+
+    def show_frames(statuses: list[WorkerStatus]) -> None:  # all workers' frames: the total never goes back
+        now = frames["finished"] + sum(s.frames for s in statuses if s.video is not None)
+        frames["shown"] = max(frames["shown"], now)
+        if hooks.frames:
+            hooks.frames(frames["shown"], None)
+
     try:
         with RayVideoEngine(settings, out_dir, address=address, workers=workers, annotated_dir=annotated_dir) as pool:
             pool.start(len(jobs), settings.recorded(recognizer))
-            for result in pool.run(jobs):
+            for result in pool.run(jobs, poll=show_frames if hooks.frames else None):
                 outcome = _ray_outcome(items[result.key], result)
                 if outcome.error is not None and result.kind == "source" and outcome.item.explicit:
                     named_failure = named_failure or outcome.error
                 done += outcome.error is None
+                frames["finished"] += outcome.summary.frames_read if outcome.summary is not None else 0
+                show_frames([])
                 if hooks.video_done:
                     hooks.video_done(outcome)
                 yield outcome

@@ -298,10 +298,13 @@ class RayVideoEngine:
                 continue
         return out
 
-    def run(self, jobs: list[VideoJob]) -> Iterator[JobResult]:
+    def run(
+        self, jobs: list[VideoJob], poll: Callable[[list[WorkerStatus]], None] | None = None, poll_s: float = 1.0
+    ) -> Iterator[JobResult]:
         """Run ``jobs`` on the workers, at most one per worker at a time, yielding results as they end (in any
-        order). Stopped early (Ctrl-C, the consumer gone), it kills the actors and removes the unfinished
-        videos' temporary files before the exception goes on."""
+        order); ``poll`` is called with the workers' :meth:`statuses` every ``poll_s`` seconds without a result
+        (for progress). Stopped early (Ctrl-C, the consumer gone), it kills the actors and removes the
+        unfinished videos' temporary files before the exception goes on."""
         if not self.actors:
             raise RuntimeError("start() the engine first")
         queue, idle = deque(jobs), list(self.actors)
@@ -311,7 +314,9 @@ class RayVideoEngine:
                 while idle and queue:
                     actor, job = idle.pop(), queue.popleft()
                     pending[actor.analyze.remote(job)] = (actor, job)
-                done, _ = self.ray.wait(list(pending), num_returns=1)
+                done, _ = self.ray.wait(list(pending), num_returns=1, timeout=poll_s if poll else None)
+                if not done and poll is not None:
+                    poll(self.statuses(timeout_s=poll_s))
                 for ref in done:
                     actor, job = pending.pop(ref)
                     idle.append(actor)

@@ -20,7 +20,7 @@ from conftest import MEDIA_DIR, REPO
 from runtime_models import write_video
 
 from edge_fer.analysis import AnalysisSettings, analyze_video_to
-from edge_fer.archive import analyze_archive, collect_media
+from edge_fer.archive import ArchiveHooks, analyze_archive, collect_media
 
 SETTINGS = AnalysisSettings(threads=1)
 
@@ -67,7 +67,10 @@ def test_ray_writes_the_local_engines_files_byte_for_byte(local_ray, tmp_path) -
     for name in ("a.mp4", "b.mp4"):
         shutil.copy(video, src / name)
     local = analyze_archive([src], tmp_path / "local", SETTINGS)
-    on_ray = analyze_archive([src], tmp_path / "ray", SETTINGS, engine="ray", workers=2)
+    shown: list[int] = []
+    hooks = ArchiveHooks(frames=lambda done, total: shown.append(done))
+    on_ray = analyze_archive([src], tmp_path / "ray", SETTINGS, engine="ray", workers=2, hooks=hooks)
+    assert shown[-1] == 230 and shown == sorted(shown)  # all workers' frames, never going back
     assert [o.item.name for o in local.analysed] == ["a", "b"] and not local.failed
     assert sorted(o.item.name for o in on_ray.analysed) == ["a", "b"] and not on_ray.failed
     names = [f"{s}{x}" for s in "ab" for x in (".csv", ".summary.json", ".timeline.png")]

@@ -68,11 +68,15 @@ class VideoProgress:
             self.progress.__exit__(*exc)
 
     def started(self, item: MediaItem) -> None:
+        self.frames_bar(item.path.name)
+
+    def frames_bar(self, label: str) -> None:
+        """A new frames bar (replacing the last): per video, or one for all of Ray's workers."""
         if self.progress is None:
             return
         if self.frames_task is not None:
             self.progress.remove_task(self.frames_task)
-        self.frames_task = self.progress.add_task(item.path.name, total=None, frames=True)
+        self.frames_task = self.progress.add_task(label, total=None, frames=True)
 
     def frames(self, done: int, total: int | None) -> None:
         if self.progress is not None and self.frames_task is not None:
@@ -155,6 +159,8 @@ class VideoRun:
         assert self.plan is not None and self.out_dir is not None
         done = skipped = failed = 0
         hooks = ArchiveHooks(video_started=started, frames=bars.frames, video_done=lambda outcome: bars.finished())
+        if self.engine is Engine.ray:
+            bars.frames_bar("frames, all workers")  # videos run side by side: one bar counts them all
         for outcome in run_archive(
             self.plan,
             self.out_dir,
