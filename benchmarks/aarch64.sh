@@ -335,15 +335,16 @@ x86_python() {
 record_sizes() {
     STEP="measuring the install"
     local deps ef ort
-    deps=$(du -sk "$DEPS_SITE" | cut -f1)
-    ef=$(du -sk "$EF_SITE" | cut -f1)
-    ort=$(du -skc "$DEPS_SITE"/onnxruntime "$DEPS_SITE"/onnxruntime-*.dist-info 2>/dev/null | tail -1 | cut -f1)
+    # Without __pycache__: a cached dependency folder has the bytecode of earlier runs; pip installs none.
+    deps=$(du -sk --exclude=__pycache__ "$DEPS_SITE" | cut -f1)
+    ef=$(du -sk --exclude=__pycache__ "$EF_SITE" | cut -f1)
+    ort=$(du -skc --exclude=__pycache__ "$DEPS_SITE"/onnxruntime "$DEPS_SITE"/onnxruntime-*.dist-info | tail -1 | cut -f1)
     SITE_MB=$(((deps + ef + 512) / 1024))
     {
-        echo "aarch64 runtime-only install (site-packages, before first import): $SITE_MB MB"
+        echo "aarch64 runtime-only install (site-packages as pip installs it, no __pycache__): $SITE_MB MB"
         echo "  edge-fer $EF_VERSION: $(((ef + 512) / 1024)) MB; dependencies: $(((deps + 512) / 1024)) MB," \
             "of which onnxruntime (the onnx extra) $(((ort + 512) / 1024)) MB"
-        du -sk "$DEPS_SITE"/* "$EF_SITE"/* 2>/dev/null | sort -rn | head -12 \
+        du -sk --exclude=__pycache__ "$DEPS_SITE"/* "$EF_SITE"/* 2>/dev/null | sort -rn | head -12 \
             | awk '{printf "  %6.1f MB  %s\n", $1 / 1024, $2}'
     } >"$OUT/sizes.txt"
     "$PY" -m pip list --disable-pip-version-check --path "$DEPS_SITE" --path "$EF_SITE" --format freeze \
