@@ -150,7 +150,7 @@ check_host() {
     [ "$(uname -s)" = Linux ] || die "needs Linux (qemu-user); this is $(uname -s)"
     [ "$(uname -m)" = x86_64 ] || die "needs an x86_64 host for the reference runs; this is $(uname -m)"
     local tool
-    for tool in apt-get apt-cache dpkg-deb dpkg tar sha256sum timeout; do
+    for tool in apt-get apt-cache dpkg-deb dpkg tar sha256sum timeout flock realpath; do
         command -v "$tool" >/dev/null || die "needs $tool (a Debian-based host); not found on PATH"
     done
     command -v "$PY" >/dev/null || die "host Python '$PY' not found; set PYTHON=/path/to/python"
@@ -310,6 +310,7 @@ ensure_deps_site() {
             --find-links "$CACHE/wheels" "${PIP_TARGET[@]}" -r "$OUT/requirements-aarch64.txt" \
             >"$OUT/pip-install.log" 2>&1 || { cat "$OUT/pip-install.log" >&2; false; }
     fi
+    write_deps_sizes "$tmp"
     touch "$tmp/.edge-fer-ready"
     rm -rf "$DEPS_SITE" && mv "$tmp" "$DEPS_SITE"
 }
@@ -332,19 +333,31 @@ x86_python() {
     (cd "$OUT" && env -u EDGE_FER_MODEL -u PYTHONHOME PYTHONPATH="$X86_SITE" timeout "$RUN_TIMEOUT" "$PY" "$@")
 }
 
+# Sizes as pip installs them (with the bytecode pip compiles) and of the files alone; the dependencies are
+# measured once, right after their install, before any run adds bytecode of its own.
+site_kb() { du -sk "$@" | cut -f1; }
+files_kb() { du -sk --exclude=__pycache__ "$@" | cut -f1; }
+mb() { echo $((($1 + 512) / 1024)); }
+
+write_deps_sizes() {  # DIR: "with-bytecode files-only onnxruntime" in KiB, into DIR/.edge-fer-sizes
+    echo "$(site_kb "$1") $(files_kb "$1") $(site_kb "$1"/onnxruntime "$1"/onnxruntime-*.dist-info \
+        | awk '{s += $1} END {print s}')" >"$1/.edge-fer-sizes"
+}
+
 record_sizes() {
     STEP="measuring the install"
-    local deps ef ort
-    # Without __pycache__: a cached dependency folder has the bytecode of earlier runs; pip installs none.
-    deps=$(du -sk --exclude=__pycache__ "$DEPS_SITE" | cut -f1)
-    ef=$(du -sk --exclude=__pycache__ "$EF_SITE" | cut -f1)
-    ort=$(du -skc --exclude=__pycache__ "$DEPS_SITE"/onnxruntime "$DEPS_SITE"/onnxruntime-*.dist-info | tail -1 | cut -f1)
-    SITE_MB=$(((deps + ef + 512) / 1024))
+    local deps deps_files ef ef_files ort
+    [ -f "$DEPS_SITE/.edge-fer-sizes" ] || write_deps_sizes "$DEPS_SITE"  # a cache from an older script
+    read -r deps deps_files ort <"$DEPS_SITE/.edge-fer-sizes"
+    ef=$(site_kb "$EF_SITE")
+    ef_files=$(files_kb "$EF_SITE")
+    SITE_MB=$(mb $((deps + ef)))
     {
-        echo "aarch64 runtime-only install (site-packages as pip installs it, no __pycache__): $SITE_MB MB"
-        echo "  edge-fer $EF_VERSION: $(((ef + 512) / 1024)) MB; dependencies: $(((deps + 512) / 1024)) MB," \
-            "of which onnxruntime (the onnx extra) $(((ort + 512) / 1024)) MB"
-        du -sk --exclude=__pycache__ "$DEPS_SITE"/* "$EF_SITE"/* 2>/dev/null | sort -rn | head -12 \
+        echo "aarch64 runtime-only install (site-packages): $SITE_MB MB as pip installs it," \
+            "$(mb $((deps_files + ef_files))) MB without the bytecode pip compiles"
+        echo "  edge-fer $EF_VERSION: $(mb "$ef") MB; dependencies: $(mb "$deps") MB," \
+            "of which onnxruntime (the onnx extra) $(mb "$ort") MB"
+        du -sk "$DEPS_SITE"/* "$EF_SITE"/* 2>/dev/null | sort -rn | head -12 \
             | awk '{printf "  %6.1f MB  %s\n", $1 / 1024, $2}'
     } >"$OUT/sizes.txt"
     "$PY" -m pip list --disable-pip-version-check --path "$DEPS_SITE" --path "$EF_SITE" --format freeze \
@@ -392,8 +405,11 @@ compare_case() {  # CPU CASE GROUP TOL: one line of comparisons.jsonl
 main() {
     parse_args "$@"
     check_host
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/.lock"  # two runs on one cache would pull each other's files away
+    flock -n 9 || die "another run of $PROG is using $CACHE; wait for it, or set EDGE_FER_AARCH64_CACHE"
     if [ $FRESH -eq 1 ]; then fresh_cache; fi
-    mkdir -p "$CACHE" "$OUT"
+    mkdir -p "$OUT"
     rm -f "$OUT/comparisons.jsonl"
     ensure_qemu
     ensure_root
@@ -403,6 +419,7 @@ main() {
     X86_SITE=$OUT/x86-edge-fer
     install_edge_fer "$EF_SITE"
     install_edge_fer "$X86_SITE"
+    record_sizes
     STEP="checking both sides import the fresh wheel"
     x86_python -c "import edge_fer, sys; sys.exit(not edge_fer.__file__.startswith('$X86_SITE/'))" \
         || die "$PY imports another edge_fer before $X86_SITE; unset PYTHONPATH or use a cleaner Python"
@@ -411,7 +428,6 @@ main() {
     arm_python -c "import edge_fer, sys; sys.exit(not edge_fer.__file__.startswith('$EF_SITE/'))" \
         || { echo "$PROG: the emulated Python does not import edge_fer from $EF_SITE" >&2; false; }
     ARM_PY_VERSION=$(arm_python -c "import platform; print(platform.python_version())")
-    record_sizes
 
     STEP="the lossless clip"
     CLIP=$OUT/clip-ffv1.mkv
