@@ -227,6 +227,7 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
 def _load_training_model(path: Path) -> tuple[Any, Any]:
     import keras
 
+    import edge_fer.training.normalization
     import edge_fer.training.zoo.layers  # noqa: F401  (registers custom layers for loading)
 
     model = keras.models.load_model(path)
@@ -280,7 +281,10 @@ def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> 
     for stale in (run_dir / "ckpt").glob("*.keras") if (run_dir / "ckpt").is_dir() else []:
         stale.unlink()
     state = RunState(config=asdict(cfg))
-    return _run(run_dir, state, verbose=verbose)
+    from edge_fer.training.precision import restored_policy
+
+    with restored_policy():
+        return _run(run_dir, state, verbose=verbose)
 
 
 def resume(
@@ -301,7 +305,10 @@ def resume(
         state.config["epochs"] = epochs
         state.save(run_dir)
     state.config["time_budget_s"] = time_budget_s
-    return _run(run_dir, state, verbose=verbose)
+    from edge_fer.training.precision import restored_policy
+
+    with restored_policy():
+        return _run(run_dir, state, verbose=verbose)
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
