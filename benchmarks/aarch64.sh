@@ -26,7 +26,7 @@
 #     fetches Debian's qemu-user-static package and unpacks the one binary into the cache;
 #   - a host Python (PYTHON, default python3) with pip, setuptools, wheel and packaging (to build and read the wheel), and edge-fer's
 #     runtime dependencies with onnxruntime (pip install -e ".[onnx]"), for the x86 reference runs;
-#   - the package archives (first run only: ~90 MB of .deb, ~95 MB of wheels) and ~1 GB of disk in the cache;
+#   - the package archives (first run only: ~85 MiB of .deb, ~90 MiB of wheels) and ~1 GiB of disk in the cache;
 #   - the sample media: $EDGE_FER_SHARED (default ../shared)/media/{group-six-faces.jpg,woman-with-phone.mp4}.
 #
 # Cache: ${EDGE_FER_CACHE:-~/.cache/edge-fer}/aarch64 (EDGE_FER_AARCH64_CACHE overrides); --fresh empties it
@@ -229,7 +229,7 @@ ensure_root() {
     dpkg-deb -f "$CACHE"/debs/libc6_*_arm64.deb Version | sed -E 's/^2\.([0-9]+).*/\1/' >"$tmp/.glibc-minor"
     echo "$pkgs" >"$tmp/.edge-fer-ready"
     rm -rf "$ROOT" && mv "$tmp" "$ROOT"
-    log "aarch64 root: $(wc -l <"$ROOT/.edge-fer-ready") packages, $(du -sm "$ROOT" | cut -f1) MB"
+    log "aarch64 root: $(wc -l <"$ROOT/.edge-fer-ready") packages, $(du -sm "$ROOT" | cut -f1) MiB"
 }
 
 ensure_qemu() {
@@ -353,12 +353,12 @@ record_sizes() {
     ef_files=$(files_kb "$EF_SITE")
     SITE_MB=$(mb $((deps + ef)))
     {
-        echo "aarch64 runtime-only install (site-packages): $SITE_MB MB as pip installs it," \
-            "$(mb $((deps_files + ef_files))) MB without the bytecode pip compiles"
-        echo "  edge-fer $EF_VERSION: $(mb "$ef") MB; dependencies: $(mb "$deps") MB," \
-            "of which onnxruntime (the onnx extra) $(mb "$ort") MB"
+        echo "aarch64 runtime-only install (site-packages): $SITE_MB MiB as pip installs it," \
+            "$(mb $((deps_files + ef_files))) MiB without the bytecode pip compiles"
+        echo "  edge-fer $EF_VERSION: $(mb "$ef") MiB; dependencies: $(mb "$deps") MiB," \
+            "of which onnxruntime (the onnx extra) $(mb "$ort") MiB"
         du -sk "$DEPS_SITE"/* "$EF_SITE"/* 2>/dev/null | sort -rn | head -12 \
-            | awk '{printf "  %6.1f MB  %s\n", $1 / 1024, $2}'
+            | awk '{printf "  %6.1f MiB  %s\n", $1 / 1024, $2}'
     } >"$OUT/sizes.txt"
     "$PY" -m pip list --disable-pip-version-check --path "$DEPS_SITE" --path "$EF_SITE" --format freeze \
         >"$OUT/versions.txt" 2>/dev/null || true
@@ -456,7 +456,7 @@ main() {
     STEP="the verdict"
     local cpus_words=${CPUS//,/ and } rc=0
     "$PY" "$REPO/benchmarks/aarch64_verdict.py" "$OUT/comparisons.jsonl" --context "edge-fer $EF_VERSION, runtime-only \
-install ($SITE_MB MB site-packages), Debian 12 arm64 Python $ARM_PY_VERSION under qemu-aarch64 $QEMU_VERSION as \
+install ($SITE_MB MiB site-packages), Debian 12 arm64 Python $ARM_PY_VERSION under qemu-aarch64 $QEMU_VERSION as \
 $cpus_words, TFLite and ONNX, predict and webcam ($FRAMES frames)" || rc=$?
     exit $rc
 }
