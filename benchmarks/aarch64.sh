@@ -30,7 +30,7 @@
 #   - the sample media: $EDGE_FER_SHARED (default ../shared)/media/{group-six-faces.jpg,woman-with-phone.mp4}.
 #
 # Cache: ${EDGE_FER_CACHE:-~/.cache/edge-fer}/aarch64 (EDGE_FER_AARCH64_CACHE overrides); --fresh empties it
-# first. Outputs and logs: DIR (default CACHE/out): x86/, cortex-a72/, ... with one .jsonl and .log per run,
+# first; one run at a time per cache (a lock). Outputs and logs: DIR (default CACHE/out): x86/, cortex-a72/, ... with one .jsonl and .log per run,
 # comparisons.jsonl, sizes.txt, versions.txt.
 #
 # Exit codes: 0 PASS, 1 FAIL (a run crashed or disagreed with x86), 2 bad usage or missing input/needs,
