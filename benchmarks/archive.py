@@ -52,6 +52,7 @@ def main() -> int:
     from edge_fer.analysis import AnalysisSettings
     from edge_fer.archive import collect_media, plan_videos, run_videos
     from edge_fer.ray_engine import RayVideoEngine, VideoJob
+    from edge_fer.recognizer import recognizer_for
 
     settings = AnalysisSettings(threads=1)
     load_before = os.getloadavg()[0]
@@ -63,7 +64,7 @@ def main() -> int:
             shutil.copy(args.video, src / f"copy{i:02d}{Path(args.video).suffix}")
         items = collect_media([src])
         jobs = [VideoJob(k, str(i.path), i.name, str(i.path)) for k, i in enumerate(items)]
-        rec = settings.recognizer()
+        rec = recognizer_for(settings)
         os.environ["RAY_worker_niceness"] = str(args.ray_niceness)  # noqa: SIM112 (Ray spells it so)
         start = time.perf_counter()
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)

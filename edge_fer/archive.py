@@ -41,6 +41,7 @@ from edge_fer.analysis import (
 from edge_fer.atomic import write_text
 from edge_fer.choices import Engine
 from edge_fer.errors import EXIT_INTERRUPTED, EdgeFerError, OutputExistsError, SourceError
+from edge_fer.recognizer import recognizer_for
 from edge_fer.sources import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -372,7 +373,7 @@ def analyze_archive(
     settings = settings or AnalysisSettings()
     out = Path(out_dir)
     videos = [i for i in collect_media(inputs, recursive=recursive, exclude=out) if i.kind == "video"]
-    recognizer = settings.recognizer()
+    recognizer = recognizer_for(settings)
     plan = plan_videos(videos, out, settings, recognizer, force)
     outcomes = run_archive(
         plan, out, settings, recognizer, hooks, annotated_dir, engine=engine, ray_address=ray_address, workers=workers

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from edge_fer import __version__
 from edge_fer.analysis import AnalysisSettings, VideoSummary, analyze_video_to, output_paths
 from edge_fer.errors import EdgeFerError, SourceError
+from edge_fer.recognizer import recognizer_for
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -125,7 +126,7 @@ class VideoWorker:
 
     def __init__(self, settings: AnalysisSettings, out_dir: str, annotated_dir: str | None):
         self.settings, self.out_dir, self.annotated_dir = settings, out_dir, annotated_dir
-        self.rec = settings.recognizer()
+        self.rec = recognizer_for(settings)
         self.recorded = {**settings.recorded(self.rec), "edge_fer_version": __version__}
         self.host = socket.gethostname()
         self.current: WorkerStatus | None = None

@@ -21,6 +21,7 @@ from runtime_models import write_video
 
 from edge_fer.analysis import AnalysisSettings, analyze_video_to
 from edge_fer.archive import ArchiveHooks, analyze_archive, collect_media
+from edge_fer.recognizer import recognizer_for
 
 SETTINGS = AnalysisSettings(threads=1)
 
@@ -98,7 +99,7 @@ def test_damaged_video_is_reported_and_the_others_finish(local_ray, cli, tmp_pat
     assert _files(out) == [f"{s}{x}" for s in "ac" for x in (".csv", ".summary.json", ".timeline.png")]
     assert _frames(out / "a.csv") == list(range(6)) and _frames(out / "c.csv") == list(range(4))
     local = tmp_path / "local"
-    analyze_video_to(src / "a.mp4", local, SETTINGS)
+    analyze_video_to(src / "a.mp4", local, SETTINGS, recognizer_for(SETTINGS))
     _same_files(local, out, ["a.csv", "a.summary.json"])
     # Named on the command line, the damaged file is an error (exit 2, one line), after the others are done.
     code, _, err = cli("predict", src / "b.mp4", src / "a.mp4", "--out", out, "--engine", "ray", "--force")
@@ -154,7 +155,7 @@ def test_worker_killed_mid_video_is_retried_without_lost_or_doubled_rows(local_r
     names = [f"{s}{x}" for s in "ab" for x in (".annotated.mp4", ".csv", ".summary.json", ".timeline.png")]
     assert _files(out) == sorted(names)  # and the killed attempt's temporary files are gone
     local = tmp_path / "local"
-    analyze_video_to(src / "b.mp4", local, settings)
+    analyze_video_to(src / "b.mp4", local, settings, recognizer_for(settings))
     _same_files(local, out, ["b.csv", "b.summary.json"])
     assert int(cv2.VideoCapture(str(out / "b.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 800
 
@@ -247,7 +248,7 @@ def test_worker_that_would_record_other_settings_is_refused(local_ray, tmp_path)
     from edge_fer.errors import EdgeFerError
     from edge_fer.ray_engine import RayVideoEngine
 
-    expected = SETTINGS.recorded(SETTINGS.recognizer())
+    expected = SETTINGS.recorded(recognizer_for(SETTINGS))
     with RayVideoEngine(SETTINGS, tmp_path, workers=1) as engine:
         assert engine.start(1, expected).actors  # the same install: accepted
     other = {**expected, "model_sha256": "0" * 16}

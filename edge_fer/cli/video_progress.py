@@ -125,7 +125,9 @@ class VideoRun:
 
         self.videos, self.settings, self.out_dir, self.save_annotated = videos, settings, out_dir, save_annotated
         self.engine, self.ray_address, self.workers = engine, ray_address, workers
-        self.rec = settings.recognizer()
+        from edge_fer.recognizer import recognizer_for
+
+        self.rec = recognizer_for(settings)
         self.plan = plan_videos(videos, out_dir, settings, self.rec, force) if out_dir is not None else None
         self.targets = {
             item.path: check_output(output_paths(save_annotated, item.name)["annotated"], force)
