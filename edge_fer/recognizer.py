@@ -30,7 +30,7 @@ import numpy as np
 
 from edge_fer.backends import Classifier, load_classifier
 from edge_fer.choices import DetectorKind
-from edge_fer.detectors import FaceDetector, WholeImage, as_detections, create_detector
+from edge_fer.detectors import DEFAULT_MIN_FACE, FaceDetector, WholeImage, as_detections, create_detector
 from edge_fer.errors import EdgeFerError, ModelError
 from edge_fer.preprocessing import crop_detections, framing_of, margin_framing, to_bgr, to_face_input
 from edge_fer.shipped import default_model_path
@@ -49,8 +49,6 @@ def _no_clock(stage: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-#: Faces smaller than this (box side, pixels) are skipped by default: too few pixels for an emotion.
-DEFAULT_MIN_FACE = 20
 #: The default detector by what is read (see the module docstring).
 STILL_DETECTOR, VIDEO_DETECTOR = "auto", "short"
 
@@ -336,3 +334,29 @@ def _image_array(image: object) -> np.ndarray:
             "read it first: rec.detect(edge_fer.load_image(path))"
         )
     raise EdgeFerError(f"detect() takes an image array (numpy, H x W or H x W x C), not a {type(image).__name__}")
+
+
+def recognizer_for(settings: Any) -> EmotionRecognizer:
+    """A recognizer for :class:`edge_fer.analysis.AnalysisSettings` (any object with its fields); loads the
+    models, so make one per worker, not per video.
+
+    ``threads`` also caps OpenCV's own threads in this process (video decoding, resizing), as ``bench
+    --pipeline`` does: on a busy or small CPU, FFmpeg's decoding threads otherwise fight the models
+    for the cores (one thread decodes this project's test video at 0.8 ms a frame, several at 1.6-10).
+    """
+    import cv2
+
+    if settings.threads is not None:
+        cv2.setNumThreads(settings.threads)
+    return EmotionRecognizer(
+        model=settings.model,
+        detector=settings.detector,
+        backend=settings.backend,
+        threads=settings.threads,
+        margin=settings.margin,
+        align=getattr(settings, "align", True),
+        min_face=settings.min_face,
+        smoothing=settings.smoothing,
+        conf=settings.conf,
+        tta=settings.tta,
+    )
