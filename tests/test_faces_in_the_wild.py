@@ -33,8 +33,6 @@ from edge_fer.preprocessing import (
 )
 from edge_fer.sources import collect_images
 
-CASES = Path(__file__).resolve().parent.parent.parent / "shared" / "cases"
-
 
 @pytest.fixture(scope="module")
 def tflite_model(trained_keras) -> Path:
