@@ -48,11 +48,12 @@ NORMALIZERS: dict[str, dict[str, float]] = {
 #: FER2013's framing: a square ``scale`` times the detector's box side, centred on the box (``box_dy`` 0;
 #: ``eye_dy`` None: not on the eyes). Measured on FER2013 faces set into frames (gray canvas, face 240 px):
 #: ``benchmarks/framing.py`` finds the FER2013 crop 1.23 (short-range) to 1.24 (full-range) box sides wide
-#: (median; 17-18% spread from face to face, FER2013's own), its centre 0.09 / 0.04 sides above the box centre
-#: and 0.10 / 0.09 below the eyes' midpoint. Accuracy decides between those: on all 3,589 val faces set into
-#: frames (edgefer-s v1; the bare model on the 3,452 found: 67.0%), the box centre reads 66.7% at scale 1.2 (66.2% at 1.15,
-#: 66.5% at 1.25, 65.4% at 1.3; 66.1-66.5% moved 0.03 sides up or down), the eyes' midpoint plus 0.07-0.20
-#: sides 65.3-66.3%. edgefer-s v2 (equalized faces) reads 64.5% at 1.2 (bare: 67.9%), 64.8% at 1.1, 64.2% at 1.0.
+#: (median; 17-18% spread from face to face, FER2013's own), its centre 0.09 / 0.04 sides above the box
+#: centre and 0.10 / 0.09 below the eyes' midpoint. Accuracy decides between those: on all 3,589 val faces
+#: set into frames (edgefer-s v1; bare model on the 3,452 found: 67.0%), the box centre reads 66.7% at
+#: scale 1.2 (66.2% at 1.15, 66.5% at 1.25, 65.4% at 1.3; 66.1-66.5% moved 0.03 sides up or down), the
+#: eyes' midpoint plus 0.07-0.20 sides 65.3-66.3%. edgefer-s v2 (equalized faces; bare 67.9%) reads 64.5%
+#: at 1.2, 64.8% at 1.1, 64.2% at 1.0.
 FER2013_FRAMING: dict[str, object] = {"name": "fer2013", "scale": 1.2, "eye_dy": None, "box_dy": 0.0}
 #: Framings this runtime implements: ``fer2013`` (above) and ``box`` (a square around the detector's box grown
 #: by a margin; what ``--margin`` asks for).
