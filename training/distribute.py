@@ -20,7 +20,7 @@ import functools
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,18 @@ def agree(strategy: Any, flag: bool) -> bool:
 
     votes = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
     return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None).numpy() > 0)
+
+
+def chief_choice(strategy: Any, value: str, options: Sequence[str]) -> str:
+    """The chief's ``value`` on every worker (``value`` is one of ``options``): a choice each worker makes
+    by measuring, such as the training precision, must be one choice, or their steps would not match."""
+    if worker_count(strategy) <= 1:
+        return value
+    import tensorflow as tf
+
+    mine = float(options.index(value)) if is_chief(strategy) else 0.0
+    votes = strategy.run(lambda: tf.constant(mine))
+    return options[int(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None).numpy())]
 
 
 def barrier(strategy: Any) -> None:
