@@ -184,11 +184,11 @@ print(json.dumps({"paused_at": paused.epochs_done, "status": done.status, "repli
 def test_mirrored_strategy_over_two_devices_trains_as_one_device_does(tiny_fer, tmp_path):
     """Same data, seed and global batch: two replicas (each half of every batch, gradients summed) follow the
     one-device run's losses. An MLP without augmentation, so nothing random or per-batch (BatchNorm) differs."""
+    from edge_fer.training.augment import AugmentConfig
     from edge_fer.training.train import TrainConfig, train
 
-    off = dict.fromkeys(["rotation_deg", "zoom", "shift", "shear", "brightness", "contrast", "erasing"], 0)
     settings = {"data": str(tiny_fer), "arch": "seed003-mlp", "epochs": 3, "batch_size": 32, "lr": 1e-3}
-    settings |= {"schedule": "constant", "augment": {**off, "flip": False}, "recalibrate_bn": False}
+    settings |= {"schedule": "constant", "augment": AugmentConfig.preset("none").to_dict(), "recalibrate_bn": False}
     two = TrainConfig(out=str(tmp_path / "two"), **settings)
     proc = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(two.__dict__)],
