@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -48,6 +49,14 @@ def lost_worker_errors() -> tuple[type[Exception], ...]:
         tf.errors.AbortedError,
         tf.errors.CancelledError,
     )
+
+
+def collective_error(exc: BaseException, limit: int = 120) -> str:
+    """TensorFlow's reason for a failed collective, short: its first line without the ``{{function_node
+    ...}}`` prefix (e.g. "Collective ops is aborted by: recvmsg:Connection reset by peer")."""
+    text = re.sub(r"\{\{[^}]*\}\}", "", str(exc)).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit].rstrip() + " [...]"
 
 
 def replica_devices() -> list[str]:

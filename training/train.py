@@ -342,6 +342,7 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
         WorkerLostError,
         agree,
         chief_choice,
+        collective_error,
         get_strategy,
         is_chief,
         keras_fit_fixes,
@@ -446,10 +447,9 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
             raise
         _save_interrupted(state, out_dir)
         remove_write_dir(run_dir, strategy)
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise WorkerLostError(
-            f"a worker of the cluster was lost during epoch {state.epoch + 1} ({reason}); epoch {state.epoch} is "
-            f"saved in {run_dir}: start every worker again with edge-fer train --resume {run_dir}"
+            f"a worker of the cluster was lost during epoch {state.epoch + 1} ({collective_error(exc)}); epoch "
+            f"{state.epoch} is saved in {run_dir}: start every worker again with edge-fer train --resume {run_dir}"
         ) from exc
     if state.status == "running":
         early = counters["early_stopping"].stopped_epoch > 0
