@@ -1,5 +1,5 @@
 """Training on several devices or machines with ``tf.distribute``: which strategy, which worker writes where,
-agreeing on when to stop, and one Keras 3 fault worked around.
+agreeing on when to stop, and two faults of Keras 3's ``fit`` worked around.
 
 - Under ``TF_CONFIG`` every worker runs the same ``edge-fer train`` command and
   ``MultiWorkerMirroredStrategy`` keeps one replica per worker in step (gradients all-reduced every batch).
@@ -9,15 +9,14 @@ agreeing on when to stop, and one Keras 3 fault worked around.
 
 Keras' multi-worker convention for files: the chief writes the real run folder; every other worker writes the
 same files to a temporary folder of its own (``<run>/workertemp_<index>``, as ``tf.keras``'
-``distributed_file_utils`` named it) and removes it at the end. All workers must save, since reading some
-variables (BatchNorm statistics, metrics) may itself be a collective operation every worker joins.
+``distributed_file_utils`` named it) and removes it at the end. Every worker saves, as that convention has
+it, so no worker skips a step of the epoch's end that the others take.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import re
 import shutil
@@ -26,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from edge_fer.errors import EXIT_INTERRUPTED, EdgeFerError
-
-log = logging.getLogger(__name__)
 
 WORKER_TEMP_PREFIX = "workertemp_"
 
@@ -60,17 +57,13 @@ def collective_error(exc: BaseException, limit: int = 120) -> str:
 
 
 def replica_devices() -> list[str]:
-    """The devices ``MirroredStrategy`` should span: every GPU when there are several, else every logical CPU
-    device when the CPU was split into several (tests do that), else none (one device: no strategy)."""
+    """The devices ``MirroredStrategy`` should span: every GPU when there are several; on a machine without a
+    GPU, every logical CPU device when the CPU was split into several (the tests do that); else none."""
     import tensorflow as tf
 
-    for kind in ("GPU", "CPU"):
-        devices = [d.name for d in tf.config.list_logical_devices(kind)]
-        if len(devices) > 1:
-            return devices
-        if devices and kind == "GPU":
-            return []
-    return []
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return devices if len(devices) > 1 else []
 
 
 @functools.cache
@@ -173,7 +166,7 @@ def barrier(strategy: Any) -> None:
 @contextlib.contextmanager
 def keras_fit_fixes(model: Any, strategy: Any, element_spec: Any) -> Iterator[None]:
     """Work around two faults of Keras 3's ``fit`` under a tf.distribute strategy (keras-team/keras#20585,
-    open for Keras 3.7-3.15), for the duration of the block:
+    open; seen with Keras 3.15 and TensorFlow 2.21), for the duration of the block:
 
     1. Before the first step, ``fit``/``evaluate`` take a batch from the distributed dataset and all-reduce
        it (``strategy.reduce`` on the (x, y) pair) only to learn its shapes; with several workers that fails
@@ -183,13 +176,13 @@ def keras_fit_fixes(model: Any, strategy: Any, element_spec: Any) -> Iterator[No
        value, axis=0)``, which fails on a scalar ("Invalid reduction dimension 0 for input with 0
        dimensions"); a scalar is averaged over workers with ``axis=None`` here.
     """
-    if not is_distributed(strategy):
-        yield
-        return
     from keras.src.backend.tensorflow import trainer
 
-    build = model._maybe_symbolic_build
-    original_reduce = trainer.reduce_per_replica
+    build = getattr(model, "_maybe_symbolic_build", None)
+    original_reduce = getattr(trainer, "reduce_per_replica", None)
+    if not is_distributed(strategy) or build is None or original_reduce is None:  # nothing to fix, or a new Keras
+        yield
+        return
 
     def build_from_spec(iterator: Any = None, data_batch: Any = None) -> None:
         build(data_batch=element_spec)
