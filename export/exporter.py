@@ -1,9 +1,11 @@
-"""``export_model``: one trained .keras model to every asked format, each with its sidecar and parity proof.
+"""``export_model``: one trained .keras model to every asked format, each with its metadata and parity proof.
 
 Order of work, so a failure leaves nothing half-made: check every input and output path, load the data,
-then per format convert in memory and write the artifact and its sidecar atomically; finally the parity
-report runs each artifact through the runtime's loader, records its outcome in its sidecar, moves one that
-failed its gate to a ``.FAILED`` name (``best_int8.FAILED.tflite``) and writes ``parity.json``.
+then per format convert in memory, embed the metadata (:mod:`edge_fer.export.embed`) and write the artifact
+and its sidecar atomically; a flip policy, chosen by running the written artifact, is embedded afterwards;
+finally the parity report runs each artifact through the runtime's loader, records its outcome in its
+metadata, moves one that failed its gate to a ``.FAILED`` name (``best_int8.FAILED.tflite``) and writes
+``parity.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from edge_fer.atomic import check_output, write_bytes, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError
 from edge_fer.export.calibration import Calibration, load_calibration, load_validation
+from edge_fer.export.embed import embed_bytes, embed_meta
 from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
 from edge_fer.export.graph import frozen_function
 from edge_fer.export.onnx import convert_onnx, onnx_facts, quantize_onnx
@@ -117,8 +120,9 @@ def _versions() -> dict[str, str]:
 
 
 def _write_pair(path: Path, blob: bytes, meta: ModelMeta) -> Path:
-    """Sidecar first, then the model, each atomically: a model file never appears without its metadata,
-    and a failed model write takes its new sidecar with it."""
+    """The model with its metadata inside, and the same metadata as a sidecar (for older edge-fer versions).
+    Sidecar first, then the model, each atomically: a failed model write takes its new sidecar with it."""
+    blob = embed_bytes(blob, path.suffix, meta)
     meta_path = write_meta(path, meta)
     try:
         write_bytes(path, blob)
@@ -165,10 +169,12 @@ class _Converter:
 def _add_flip_policies(
     artifacts: list[Artifact], faces: Calibration, budget: float, say: Callable[[str], None]
 ) -> None:
-    """Each artifact's own confidence cut (quantised models are a little less sure than float ones)."""
+    """Each artifact's own confidence cut (quantised models are a little less sure than float ones), written
+    into its sidecar and embedded in the model."""
     for artifact in artifacts:
         clf = load_classifier(artifact.path, threads=1)
         artifact.tta = set_flip_policy(clf, faces.faces, budget, faces.source)
+        embed_meta(artifact.path, clf.meta)
         say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
 
 
@@ -178,13 +184,13 @@ def failed_path(path: Path) -> Path:
 
 
 def _settle(artifact: Artifact, row: ParityRow) -> None:
-    """Record the artifact's parity outcome in its sidecar (``extra.parity``). One that failed its gate leaves
-    its normal name, so no command that is given that name (evaluate, predict, bench, a release recipe) runs
-    it as if it were good: the model moves to :func:`failed_path` first, then its sidecar follows. A stale
-    failed pair of an earlier export under the same name goes once this one passes."""
+    """Record the artifact's parity outcome in its metadata (``extra.parity``, sidecar and embedded copy). One
+    that failed its gate leaves its normal name first, so no command given that name (evaluate, predict, bench,
+    a release recipe) runs it as if it were good: it becomes :func:`failed_path`, and its metadata follows. A
+    stale failed pair of an earlier export under the same name goes once this one passes."""
     meta = read_meta(artifact.path)
     if meta is None:  # written by _write_pair a moment ago
-        raise ModelError(f"{artifact.meta_path}: the sidecar of {artifact.path} disappeared during the export")
+        raise ModelError(f"{artifact.meta_path}: the metadata of {artifact.path} disappeared during the export")
     meta.extra["parity"] = {
         "passed": row.passed,
         "accuracy": row.accuracy,
@@ -195,13 +201,13 @@ def _settle(artifact: Artifact, row: ParityRow) -> None:
     failed = failed_path(artifact.path)
     if row.passed is False:
         os.replace(artifact.path, failed)
-        write_meta(failed, meta)
         artifact.meta_path.unlink(missing_ok=True)
         artifact.path, artifact.meta_path, row.path = failed, sidecar_path(failed), str(failed)
-        return
+    else:
+        for stale in (failed, sidecar_path(failed)):
+            stale.unlink(missing_ok=True)
     write_meta(artifact.path, meta)
-    for stale in (failed, sidecar_path(failed)):
-        stale.unlink(missing_ok=True)
+    embed_meta(artifact.path, meta)
 
 
 def _check_name(name: str) -> str:

@@ -13,9 +13,10 @@ from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError, OutputExistsError
 from edge_fer.export import FORMATS, ParityError, export_model, get_format, parse_formats
 from edge_fer.export.calibration import load_calibration, stratified_sample
+from edge_fer.export.embed import embed_bytes
 from edge_fer.export.parity import ParityRow, apply_gate
 from edge_fer.labels import LABELS
-from edge_fer.metadata import read_meta
+from edge_fer.metadata import read_embedded_meta, read_meta, read_sidecar
 from edge_fer.training.data import load_split
 
 #: Largest |probability difference| to the Keras model each format may show on the synthetic faces.
@@ -156,6 +157,7 @@ def test_metadata_travels_with_every_artifact(exported, trained_keras):
     for art in exported.artifacts:
         assert art.meta_path == art.path.with_suffix(".json") and art.meta_path.is_file()
         meta = read_meta(art.path)
+        assert meta.to_dict() == read_embedded_meta(art.path).to_dict() == read_sidecar(art.path).to_dict()
         assert meta.format == art.format.name
         assert meta.labels == list(LABELS) and meta.input_shape == [48, 48, 1]
         assert meta.preprocessing == source.preprocessing
@@ -174,7 +176,7 @@ def test_metadata_travels_with_every_artifact(exported, trained_keras):
 def test_runtime_refuses_an_artifact_whose_metadata_it_does_not_understand(exported, tmp_path):
     art = exported.artifacts[0]
     copy = tmp_path / art.path.name
-    copy.write_bytes(art.path.read_bytes())
+    copy.write_bytes(embed_bytes(art.path.read_bytes(), art.path.suffix, None))  # sidecar-only, as before 0.1
     meta = json.loads(art.meta_path.read_text())
     meta["preprocessing"]["color"] = "rgb"
     (tmp_path / art.meta_path.name).write_text(json.dumps(meta))
@@ -250,8 +252,16 @@ def test_export_fails_with_exit_2_when_an_int8_artifact_strays(cli, trained_kera
         "best_int8.FAILED.tflite",
         "parity.json",
     ]
-    parity_meta = json.loads((tmp_path / "best_int8.FAILED.json").read_text())["extra"]["parity"]
-    assert parity_meta["passed"] is False and parity_meta["agreement"] == 0.0 and "loses" in parity_meta["reasons"][0]
+    from edge_fer.metadata import read_embedded_meta, read_sidecar
+
+    for meta in (
+        read_sidecar(tmp_path / "best_int8.FAILED.tflite"),
+        read_embedded_meta(tmp_path / "best_int8.FAILED.tflite"),
+    ):
+        parity_meta = meta.extra["parity"]
+        assert (
+            parity_meta["passed"] is False and parity_meta["agreement"] == 0.0 and "loses" in parity_meta["reasons"][0]
+        )
     code, _, err = cli("evaluate", tmp_path / "best_int8.tflite", "--data", tiny_fer / "val")
     assert code == 2 and "best_int8.tflite" in err
     with pytest.raises(ParityError):
@@ -259,7 +269,7 @@ def test_export_fails_with_exit_2_when_an_int8_artifact_strays(cli, trained_kera
     monkeypatch.setattr(parity, "predict_probs", real)  # a good export replaces the failed pair
     export_model(trained_keras, "tflite-int8", data=tiny_fer, out_dir=tmp_path, latency_runs=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_int8.json", "best_int8.tflite", "parity.json"]
-    assert json.loads((tmp_path / "best_int8.json").read_text())["extra"]["parity"]["passed"] is True
+    assert read_embedded_meta(tmp_path / "best_int8.tflite").extra["parity"]["passed"] is True
 
 
 def test_export_without_data_writes_floats_and_says_parity_is_unchecked(cli, trained_keras, tmp_path):

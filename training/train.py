@@ -216,10 +216,8 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
 def _load_training_model(path: Path) -> tuple[Any, Any]:
     import keras
 
-    # Register the training model's custom layers (FaceNormalization, the zoo's): a resume in a fresh process
-    # loads a checkpoint before anything else imported them.
     import edge_fer.training.normalization
-    import edge_fer.training.zoo.layers  # noqa: F401
+    import edge_fer.training.zoo.layers  # noqa: F401  (registers custom layers for loading)
 
     model = keras.models.load_model(path)
     return model, model.layers[-1]
