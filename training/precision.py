@@ -8,8 +8,10 @@ steps of the run's own network and batch under each candidate and keeps the fast
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,16 @@ def choose_precision(
         best, speedup = "float32", 1.0
     log.info("precision: %s (ms per step %s; %.2fx float32)", best, times, speedup)
     return {"precision": best, "ms_per_step": times, "speedup": round(speedup, 2)}
+
+
+@contextlib.contextmanager
+def restored_policy() -> Iterator[None]:
+    """Put Keras' global dtype policy back as it was after the block: a run's mixed policy must not leak into
+    whatever the process builds next (another run, an export, a test)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
