@@ -208,6 +208,7 @@ def _settle(artifact: Artifact, row: ParityRow) -> None:
             stale.unlink(missing_ok=True)
     write_meta(artifact.path, meta)
     embed_meta(artifact.path, meta)
+    row.size_bytes = artifact.path.stat().st_size  # the record inside makes the file a little larger
 
 
 def _check_name(name: str) -> str:
