@@ -162,3 +162,6 @@ def test_a_mixed_precision_run_leaves_the_global_policy_as_it_was(tiny_fer, tmp_
     result = train(cfg, verbose=0)
     assert result.summary["precision"] == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"
+    best = keras.models.load_model(tmp_path / "r" / "best.keras", compile=False)  # saved as plain float32
+    assert {layer.dtype_policy.name for layer in best._flatten_layers()} == {"float32"}
+    assert best.predict(np.zeros((1, 48, 48, 1), "float32"), verbose=0).dtype == np.float32
