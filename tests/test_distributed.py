@@ -160,6 +160,30 @@ def test_a_lost_worker_stops_the_run_at_its_last_epoch_and_every_worker_resumes_
     assert not list(out.glob("workertemp_*"))
 
 
+def test_ctrl_c_on_the_chief_alone_stops_every_worker_at_the_same_epoch(faces60, tmp_path):
+    """The chief's stop request is agreed with the other worker at the epoch's end (else that worker would wait
+    for a batch that never comes): both stop after the same epoch, exit 130 and say how to resume."""
+    out = tmp_path / "run"
+    logs = tmp_path / "logs"
+    args = ("--data", faces60, "--out", out, "--epochs", "4", "--no-recalibrate-bn", *XS_ARGS)
+    with cluster(logs, *args) as procs:
+        deadline = time.monotonic() + CLUSTER_TIMEOUT_S
+        while _epochs_done(out) < 1:
+            assert all(p.poll() is None for p in procs), (logs / "worker0.err").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch finished in time"
+            time.sleep(0.1)
+        os.kill(procs[0].pid, signal.SIGINT)
+        results = wait_all(procs, logs)
+    state = json.loads((out / "state.json").read_text())
+    assert state["status"] == "stopped" and 1 <= state["epoch"] < 4
+    for code, _, err in results:
+        assert code == 130, err[-3000:]
+        assert error_lines(err) == [
+            f"edge-fer: error: training stopped at epoch {state['epoch']}; continue: edge-fer train --resume {out}"
+        ]
+    assert not list(out.glob("workertemp_*"))
+
+
 def _epochs_done(run_dir: Path) -> int:
     try:
         return json.loads((run_dir / "state.json").read_text())["epoch"]
