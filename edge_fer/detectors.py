@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from edge_fer.backends import create_interpreter
+from edge_fer.boxes import iou_xyxy, xywh_to_xyxy, xyxy_to_xywh
 from edge_fer.choices import DetectorKind
 from edge_fer.errors import EdgeFerError, ModelError
 
@@ -77,19 +78,6 @@ def ssd_anchors(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) 
     return np.concatenate(out).astype(np.float32)
 
 
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one ``x0, y0, x1, y1`` box with each row of ``boxes`` (corners)."""
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def weighted_nms(corners: np.ndarray, scores: np.ndarray, iou: float = DEFAULT_NMS_IOU) -> np.ndarray:
     """MediaPipe's weighted NMS: each cluster of overlapping boxes becomes their score-weighted mean, with
     the best score. Steadier boxes than plain NMS. Returns (K, 5) ``x0, y0, x1, y1, score``, best first."""
@@ -100,20 +88,13 @@ def weighted_nms(corners: np.ndarray, scores: np.ndarray, iou: float = DEFAULT_N
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        members = alive & (box_iou(corners[i], corners) > iou)
+        members = alive & (iou_xyxy(corners[i], corners)[0] > iou)
         members[i] = True
         w = scores[members]
         merged = (corners[members] * w[:, None]).sum(axis=0) / w.sum()
         out.append([*merged, scores[i]])
         alive &= ~members
     return np.asarray(out, np.float32).reshape(-1, 5)
-
-
-def _to_xywh(dets: np.ndarray) -> np.ndarray:
-    out = dets.copy()
-    out[:, 2] = dets[:, 2] - dets[:, 0]
-    out[:, 3] = dets[:, 3] - dets[:, 1]
-    return out
 
 
 class BlazeFace:
@@ -194,7 +175,7 @@ class BlazeFace:
         valid = (raw[:, 2] > 0) & (raw[:, 3] > 0)
         if not valid.all():
             corners, scores = corners[valid], scores[valid]
-        return _to_xywh(weighted_nms(corners.astype(np.float32), scores.astype(np.float32), self.nms_iou))
+        return xyxy_to_xywh(weighted_nms(corners.astype(np.float32), scores.astype(np.float32), self.nms_iou))
 
 
 class TiledDetector:
@@ -264,10 +245,8 @@ class TiledDetector:
         dets = np.concatenate(found)
         if len(dets) == 0:
             return dets
-        corners = dets.copy()
-        corners[:, 2] += corners[:, 0]
-        corners[:, 3] += corners[:, 1]
-        return _to_xywh(weighted_nms(corners[:, :4], corners[:, 4], self.nms_iou))
+        corners = xywh_to_xyxy(dets)
+        return xyxy_to_xywh(weighted_nms(corners[:, :4], corners[:, 4], self.nms_iou))
 
 
 def create_detector(

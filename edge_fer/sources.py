@@ -253,16 +253,6 @@ class VideoSource:
         self.stop_reason = f"reached --max-frames {max_frames}"
 
 
-def open_source(
-    source: str | int | os.PathLike[str],
-    width: int | None = None,
-    height: int | None = None,
-    fps: float | None = None,
-) -> VideoSource:
-    """Open a camera index, video file, stream URL or image; raises SourceError with a hint."""
-    return VideoSource(source, width, height, fps).open()
-
-
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as BGR uint8 (16-bit, gray and 4-channel images converted; EXIF rotation applied).
 

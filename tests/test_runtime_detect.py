@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_fer.boxes import iou_xywh
 from edge_fer.detectors import BlazeFace, TiledDetector, create_detector, model_file, ssd_anchors, weighted_nms
 from edge_fer.errors import EdgeFerError
 
@@ -23,15 +24,8 @@ GROUP_FACES = [
 ]
 
 
-def _iou(a, b) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw, ih = max(0.0, min(ax1, bx1) - max(a[0], b[0])), max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
 def _matched(found: np.ndarray, truth: list) -> int:
-    return sum(any(_iou(t, f[:4]) > 0.4 for f in found) for t in truth)
+    return int((iou_xywh(np.asarray(truth), found).max(axis=1, initial=0.0) > 0.4).sum())
 
 
 def test_anchor_layout_matches_the_models() -> None:

@@ -161,7 +161,7 @@ def train_with_pseudo_labels(
     if first.status not in ("finished", "early-stopped"):  # Ctrl-C or time budget: resume phase 1 first
         raise DataError(
             f"phase 1 {first.status} at epoch {first.epochs_done}; resume it with edge-fer train --resume "
-            f"{first.run_dir}, then pseudo-label (training.pseudo.continue_with_pseudo_labels)"
+            f"{first.run_dir}, then pseudo-label (edge_fer.training.pseudo.continue_with_pseudo_labels)"
         )
     final, report = continue_with_pseudo_labels(first.run_dir, unlabelled, threshold, extra, verbose=verbose)
     return first, final, report

@@ -28,8 +28,6 @@ from edge_fer.training.augment import AugmentConfig
 
 log = logging.getLogger(__name__)
 
-MONITORS = ("val_loss", "val_accuracy")
-
 
 @dataclass
 class TrainConfig:
@@ -378,7 +376,7 @@ def _recalibration_pending(cfg: TrainConfig, state: Any) -> bool:
 
 
 def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: Any, val_set: Any) -> ModelMeta:
-    """Re-estimate the best model's BatchNorm statistics on clean training faces (training.recalibrate) and
+    """Re-estimate the best model's BatchNorm statistics on clean training faces (edge_fer.training.recalibrate) and
     save it in place. Val accuracy before and after is recorded, not used to decide anything."""
     from edge_fer.metadata import read_meta, write_meta
     from edge_fer.training.checkpoint import BEST_MODEL
