@@ -14,6 +14,7 @@ from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
 from edge_fer.training.choices import AugmentPreset, Monitor, Optimizer, Schedule
+from edge_fer.training.evaluate import DEFAULT_OUT
 from edge_fer.tta import describe_tta
 
 console = make_console(stderr=True)
@@ -270,9 +271,7 @@ def evaluate_cmd(
         typer.Option(help="Flip test-time averaging: the model's own policy, none, or always mirror."),
     ] = TTA.model,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for confusion.png/json (default: beside the model).")
-    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the confusion PNG and report JSON.")] = DEFAULT_OUT,
     backend: Annotated[Backend, typer.Option(help="Backend; auto picks by the model's suffix.")] = Backend.auto,
     threads: Annotated[int | None, typer.Option(min=1)] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing confusion PNG/JSON.")] = False,

@@ -1,0 +1,209 @@
+"""The README runs as written: every command of its ```bash blocks is run here or skipped for a stated reason.
+
+Each command runs through ``bash`` exactly as the README prints it, in a fresh folder laid out like a clone
+of the repository beside the shared data: ``assets/`` (the shipped models), ``../shared`` (``$EDGE_FER_SHARED``)
+and the few input files the README assumes (``photo.jpg``, ``video.mp4``, ``some_face.jpg``, the run folder
+``runs/edgefer-s`` that ``train`` would have made). A command added to the README without a decision below
+fails :func:`test_every_readme_command_has_a_decision`; so does a decision whose command left the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import FER_DIR, MEDIA_DIR, REPO, SHARED
+
+README = REPO / "README.md"
+FER = "fer"  # needs the shared FER2013 folders
+MEDIA = "media"  # needs the shared photo and video
+RUN = "run"  # needs runs/edgefer-s/best.keras: the shipped Keras model stands in for a trained run
+COMMAND_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run the command; it must exit 0, print no error and write ``writes`` (paths in its folder)."""
+
+    needs: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    slow: bool = False
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Not run here, for this reason."""
+
+    reason: str
+
+
+TRAINS_FOR_HOURS = "trains on FER2013 for hours; the training path is tested on small data in test_train.py"
+DECISIONS: dict[str, Run | Skip] = {
+    # Quick start
+    "git clone <this repository> edge-fer && cd edge-fer": Skip("the tests run inside a clone already"),
+    'python -m pip install -e ".[dev]"': Skip("installs packages; the tests run in an installed environment"),
+    "edge-fer webcam": Skip("needs a camera and a display"),
+    "edge-fer webcam --source video.mp4 --headless --json-out frames.jsonl --output annotated.mp4": Run(
+        (MEDIA,), ("frames.jsonl", "annotated.mp4")
+    ),
+    "edge-fer predict photo.jpg --save-annotated out/": Run((MEDIA,), ("out/photo.jpg",)),
+    "python -m pytest -q": Skip("the test suite itself"),
+    # Train
+    "edge-fer data check ../shared/datasets/fer2013/train": Run((FER,)),
+    "edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-s --out runs/edgefer-s --epochs 40 "
+    "--lr 1e-3 --warmup-epochs 1 --weight-decay 1e-4 --monitor val_accuracy --patience 40": Skip(TRAINS_FOR_HOURS),
+    "edge-fer evaluate runs/edgefer-s/best.keras --data ../shared/datasets/fer2013/val": Run(
+        (FER, RUN), ("runs/evaluate/best_val_confusion.png", "runs/evaluate/best_val_eval.json"), slow=True
+    ),
+    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' '
+    "edge-fer train --data /data/fer2013 --arch edgefer-s --out /shared/runs/edgefer-s": Skip(
+        "needs two hosts and trains for hours"
+    ),
+    # Export
+    "edge-fer export runs/edgefer-s/best.keras --int8 --data ../shared/datasets/fer2013": Run(
+        (FER, RUN), ("runs/edgefer-s/export/best_int8.tflite", "runs/edgefer-s/export/parity.json"), slow=True
+    ),
+    "edge-fer export runs/edgefer-s/best.keras --formats all --data ../shared/datasets/fer2013": Skip(
+        "converts to every format (minutes); each format is tested on small models in test_export.py"
+    ),
+    # Bench
+    "edge-fer bench assets/edgefer-s_int8.tflite": Run(),
+    "edge-fer bench assets/edgefer-s_int8.tflite assets/edgefer-s_onnx.onnx --threads 1,2 --batch 1,8 --json": Run(
+        slow=True
+    ),
+    "edge-fer bench --pipeline ../shared/media/woman-with-phone.mp4": Run((MEDIA,)),
+    "python benchmarks/vs_fer.py --fer-python ~/fer-env/bin/python": Skip(
+        "needs the `fer` package in an environment of its own (~/fer-env)"
+    ),
+    "python benchmarks/soak.py": Skip("a 20,000-frame soak benchmark: minutes"),
+    # Look inside a model
+    "edge-fer explain assets/edgefer-s.keras ../shared/media/group-six-faces.jpg --method gradcam --out runs/explain": (
+        Run((MEDIA,), ("runs/explain/group-six-faces_gradcam.png",), slow=True)
+    ),
+    "edge-fer filters assets/edgefer-s.keras --layer s3b2_conv --face some_face.jpg --out runs/filters": Run(
+        (FER,), ("runs/filters/filters_s3b2_conv.png", "runs/filters/feature_maps_s3b2_conv.png"), slow=True
+    ),
+    "edge-fer evaluate assets/edgefer-s_int8.tflite --data ../shared/datasets/fer2013/val": Run(
+        (FER,), ("runs/evaluate/edgefer-s_int8_val_confusion.png", "runs/evaluate/edgefer-s_int8_val_eval.json")
+    ),
+    "edge-fer sweep --preset seed002 --data ../shared/datasets/fer2013 --epochs 20 --out runs/sweep": Skip(
+        "trains six CNNs for 20 epochs each (hours); `sweep --quick` is tested in test_experiments.py"
+    ),
+    "edge-fer train --data DIR --arch edgefer-s --out runs/pl --label-smoothing 0 --pseudo-label UNLABELLED_DIR "
+    "--threshold 0.9": Skip("DIR and UNLABELLED_DIR are placeholders, and it trains for hours"),
+    "edge-fer experiment pseudo-label --data ../shared/datasets/fer2013 --out runs/pseudo-label": Skip(
+        "trains for hours; `--quick` is tested in test_experiments.py"
+    ),
+    "edge-fer experiment cnn-vs-dnn --data ../shared/datasets/fer2013 --out runs/cnn-vs-dnn": Skip(
+        "trains for hours; `--quick` is tested in test_experiments.py"
+    ),
+    # The shipped model: measure it yourself
+    "edge-fer evaluate assets/edgefer-s_int8.tflite --data ../shared/datasets/fer2013/val --tta none": Run(
+        (FER,), ("runs/evaluate/edgefer-s_int8_val_tta-none_confusion.png",)
+    ),
+    "edge-fer bench assets/edgefer-s_int8.tflite --tta model --faces ../shared/datasets/fer2013/val": Run((FER,)),
+}
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without its shell comment: a ``#`` outside quotes that starts a word."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def readme_commands(text: str) -> list[str]:
+    """The commands of every ```bash block, in order: comments dropped, backslash-continued lines joined
+    with one space, blank lines skipped."""
+    commands: list[str] = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M):
+        pending = ""
+        for raw in block.splitlines():
+            line = strip_comment(raw)
+            if line.endswith("\\"):
+                pending += line[:-1].strip() + " "
+                continue
+            command = (pending + line.strip()).strip()
+            pending = ""
+            if command:
+                commands.append(command)
+    return commands
+
+
+COMMANDS = list(dict.fromkeys(readme_commands(README.read_text(encoding="utf-8"))))
+
+
+def test_readme_parsing() -> None:
+    text = "x\n```bash\na --b \\\n    --c 'd # e'   # comment\n# only a comment\n\nf#g\n```\n```python\nno\n```\n"
+    assert readme_commands(text) == ["a --b --c 'd # e'", "f#g"]
+
+
+def test_every_readme_command_has_a_decision() -> None:
+    undecided = [c for c in COMMANDS if c not in DECISIONS]
+    assert not undecided, f"README commands with no decision in tests/test_readme.py (run or skip): {undecided}"
+    stale = [c for c in DECISIONS if c not in COMMANDS]
+    assert not stale, f"decisions for commands no longer in the README: {stale}"
+
+
+def _param(command: str):
+    decision = DECISIONS.get(command)
+    if isinstance(decision, Skip):
+        return pytest.param(command, marks=pytest.mark.skip(reason=decision.reason), id=command[:80])
+    marks = []
+    if decision is not None and {FER, MEDIA} & set(decision.needs):
+        marks.append(pytest.mark.shared)
+    if decision is not None and decision.slow:
+        marks.append(pytest.mark.slow)
+    return pytest.param(command, marks=marks, id=command[:80])
+
+
+def _workspace(root: Path, needs: tuple[str, ...]) -> Path:
+    """A folder laid out like a clone beside ../shared, with the inputs the command assumes."""
+    if FER in needs and not (FER_DIR / "val").is_dir():
+        pytest.skip(f"shared FER2013 not found at {FER_DIR} (set EDGE_FER_SHARED)")
+    if MEDIA in needs and not (MEDIA_DIR / "group-six-faces.jpg").is_file():
+        pytest.skip(f"shared media not found at {MEDIA_DIR} (set EDGE_FER_SHARED)")
+    work = root / "edge-fer"
+    work.mkdir()
+    (work / "assets").symlink_to(REPO / "assets", target_is_directory=True)
+    if SHARED.is_dir():
+        (root / "shared").symlink_to(SHARED.resolve(), target_is_directory=True)
+    if MEDIA in needs:
+        (work / "photo.jpg").symlink_to(MEDIA_DIR / "group-six-faces.jpg")
+        (work / "video.mp4").symlink_to(MEDIA_DIR / "woman-with-phone.mp4")
+    if FER in needs:
+        shutil.copy(next(iter(sorted((FER_DIR / "val" / "happy").iterdir()))), work / "some_face.jpg")
+    if RUN in needs:
+        run = work / "runs" / "edgefer-s"
+        run.mkdir(parents=True)
+        shutil.copy(REPO / "assets" / "edgefer-s.keras", run / "best.keras")
+        shutil.copy(REPO / "assets" / "edgefer-s.json", run / "best.json")
+    return work
+
+
+@pytest.mark.parametrize("command", [_param(c) for c in COMMANDS])
+def test_readme_command_runs_as_written(command: str, tmp_path: Path) -> None:
+    decision = DECISIONS.get(command)
+    assert isinstance(decision, Run), f"no decision for README command {command!r}"
+    work = _workspace(tmp_path, decision.needs)
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    proc = subprocess.run(
+        ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+    )
+    assert proc.returncode == 0, f"{command}\nexit {proc.returncode}\n{proc.stderr[-3000:]}"
+    assert "error" not in proc.stderr.lower() and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).strip(), "the command printed nothing"
+    missing = [p for p in decision.writes if not (work / p).is_file() or (work / p).stat().st_size == 0]
+    assert not missing, f"{command} did not write {missing}"
