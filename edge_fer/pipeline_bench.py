@@ -22,6 +22,10 @@ from edge_fer.sources import VideoSource
 from edge_fer.sysinfo import cpu_name, peak_rss_mb
 
 STAGES = ("decode", "detect", "crop", "classify", "track", "draw")
+#: Frames decoded into memory and timed (12 s of 25 fps video).
+PIPELINE_FRAMES = 300
+#: Passes over the frames; each stage reports its median over the passes.
+PIPELINE_REPEATS = 3
 
 
 class StageClock:
@@ -107,8 +111,8 @@ def bench_pipeline(
     source: str | os.PathLike[str] | Sequence[np.ndarray],
     model: str | os.PathLike[str] | None = None,
     threads: int = 1,
-    max_frames: int = 300,
-    repeats: int = 3,
+    max_frames: int = PIPELINE_FRAMES,
+    repeats: int = PIPELINE_REPEATS,
     backend: str = "auto",
     detector: str = "short",
     draw: bool = True,

@@ -12,9 +12,15 @@ from rich.table import Table
 
 from edge_fer.choices import TTA, Backend, DetectorKind
 from edge_fer.cli.consoles import make_console
+from edge_fer.cli.progress import progress
+from edge_fer.detectors import DEFAULT_CONF
+from edge_fer.preprocessing import DEFAULT_MARGIN
+from edge_fer.recognizer import DEFAULT_MIN_FACE
+from edge_fer.tracking import DEFAULT_SMOOTHING
+from edge_fer.wording import counted
 
 if TYPE_CHECKING:
-    from edge_fer.recognizer import EmotionRecognizer
+    from edge_fer.recognizer import EmotionRecognizer, Face
 
 console = make_console(stderr=True, highlight=False)
 out = make_console(highlight=False)
@@ -29,7 +35,11 @@ MarginOpt = Annotated[float, typer.Option(min=0.0, max=1.0, help="Margin around 
 ConfOpt = Annotated[
     float | None,
     typer.Option(
-        "--conf", min=0.01, max=0.99, help="Face detector threshold (default 0.6 short-range, 0.5 full-range)."
+        "--conf",
+        min=0.01,
+        max=0.99,
+        help=f"Face detector threshold (default {DEFAULT_CONF['short']} short-range, "
+        f"{DEFAULT_CONF['full']} full-range).",
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
@@ -64,6 +74,18 @@ def _recognizer(
     )
 
 
+def _faces_table(where: str, faces: list[Face]) -> Table:
+    """One row per face: its emotion and score, box and the runner-up emotion."""
+    table = Table(title=escape(f"{where}: {counted(len(faces), 'face')}"))
+    for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, face in enumerate(faces, 1):
+        second = sorted(face.probs.items(), key=lambda kv: -kv[1])[1:2]
+        runner = f"{second[0][0]} {second[0][1]:.0%}" if second else ""
+        table.add_row(str(i), face.label, f"{face.score:.0%}", ",".join(map(str, face.box)), runner)
+    return table
+
+
 def predict_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line on stdout.")] = False,
@@ -77,8 +99,8 @@ def predict_cmd(
     ] = DetectorKind.auto,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
-    min_face: MinFaceOpt = 20,
-    margin: MarginOpt = 0.1,
+    min_face: MinFaceOpt = DEFAULT_MIN_FACE,
+    margin: MarginOpt = DEFAULT_MARGIN,
     conf: ConfOpt = None,
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
@@ -94,18 +116,15 @@ def predict_cmd(
         if as_json:
             print(json.dumps(result.to_dict()), flush=True)
             continue
-        table = Table(title=escape(f"{result.image} ({result.width}x{result.height}): {len(result.faces)} faces"))
-        for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
-            table.add_column(col, justify="right" if col in ("#", "score") else "left")
-        for i, face in enumerate(result.faces, 1):
-            second = sorted(face.probs.items(), key=lambda kv: -kv[1])[1:2]
-            runner = f"{second[0][0]} {second[0][1]:.0%}" if second else ""
-            table.add_row(str(i), face.label, f"{face.score:.0%}", ",".join(map(str, face.box)), runner)
-        out.print(table)
+        where = f"{result.image} ({result.width}x{result.height})"
+        if result.faces:
+            out.print(_faces_table(where, result.faces))
+        else:
+            out.print(f"{where}: no faces found", markup=False)
         if result.annotated is not None:
             out.print(f"annotated: {result.annotated}", markup=False)
     if not as_json:
-        console.print(f"{n_images} images, {total} faces")
+        console.print(f"{counted(n_images, 'image')}, {counted(total, 'face')}")
 
 
 def webcam_cmd(
@@ -119,15 +138,15 @@ def webcam_cmd(
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames.")] = None,
     smoothing: Annotated[
         int, typer.Option(min=0, help="Average each face's probabilities over N frames; 0 turns it off.")
-    ] = 5,
+    ] = DEFAULT_SMOOTHING,
     model: ModelOpt = None,
     detector: Annotated[
         DetectorKind, typer.Option(help="short: close faces (fastest); full: faces far away; auto: both (slower).")
     ] = DetectorKind.short,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
-    min_face: MinFaceOpt = 20,
-    margin: MarginOpt = 0.1,
+    min_face: MinFaceOpt = DEFAULT_MIN_FACE,
+    margin: MarginOpt = DEFAULT_MARGIN,
     conf: ConfOpt = None,
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
@@ -136,18 +155,20 @@ def webcam_cmd(
     from edge_fer.video import run_video
 
     rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta, smoothing)
-    summary = run_video(
-        rec,
-        source,
-        show=not headless,
-        output=output,
-        json_out=json_out,
-        max_frames=max_frames,
-        force=force,
-        width=width,
-        height=height,
-        fps=fps,
-    )
+    with progress(f"{source}: frames", max_frames) as step:
+        summary = run_video(
+            rec,
+            source,
+            show=not headless,
+            output=output,
+            json_out=json_out,
+            max_frames=max_frames,
+            force=force,
+            width=width,
+            height=height,
+            fps=fps,
+            on_frame=lambda result: step(),
+        )
     console.print(f"{summary.source}: {summary.line()}", markup=False)
     for label, path in (("video", output), ("frames", json_out)):
         if path is not None:
