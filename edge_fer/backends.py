@@ -1,7 +1,8 @@
 """Emotion-classifier backends: TFLite (LiteRT, then tflite_runtime, then tf.lite), ONNX Runtime, Keras.
 
-Every backend takes a batch of 48x48x1 uint8 gray faces (the output of :mod:`edge_fer.preprocessing`)
-and returns class probabilities in the order of the model's metadata labels. TensorFlow is imported
+Every backend takes a batch of 48x48x1 uint8 gray faces (the output of :mod:`edge_fer.preprocessing`),
+applies the per-face normalization the model was trained with (its metadata's ``preprocessing``), and
+returns class probabilities in the order of the model's metadata labels. TensorFlow is imported
 only for the Keras backend and the last-resort TFLite interpreter.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from edge_fer.errors import EdgeFerError, ModelError
 from edge_fer.metadata import ModelMeta, read_meta
-from edge_fer.preprocessing import INPUT_SIZE
+from edge_fer.preprocessing import INPUT_SIZE, normalization_of, normalize_faces
 from edge_fer.quiet import import_tensorflow, quiet_native
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class TFLiteClassifier:
     def predict(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
             return np.zeros((0, len(self.meta.labels)), np.float32)
+        faces = normalize_faces(faces, normalization_of(self.meta.preprocessing))
         if self.dynamic_batch or len(faces) == self._batch:
             return self._run(faces)
         return np.concatenate([self._run(faces[i : i + 1]) for i in range(len(faces))])
@@ -184,7 +186,7 @@ class ONNXClassifier:
     def predict(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
             return np.zeros((0, len(self.meta.labels)), np.float32)
-        x = faces.astype(np.float32)
+        x = normalize_faces(faces, normalization_of(self.meta.preprocessing)).astype(np.float32)
         if self.dynamic_batch:
             return np.asarray(self.session.run(None, {self._in_name: x})[0], np.float32)
         return np.concatenate([self.session.run(None, {self._in_name: x[i : i + 1]})[0] for i in range(len(x))])
@@ -229,6 +231,7 @@ class KerasClassifier:
     def predict(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
             return np.zeros((0, len(self.meta.labels)), np.float32)
+        faces = normalize_faces(faces, normalization_of(self.meta.preprocessing))
         out = self.model(self._tf.constant(faces, self._tf.float32), training=False)
         return np.asarray(out, np.float32)
 

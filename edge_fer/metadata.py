@@ -15,7 +15,7 @@ from edge_fer import __version__
 from edge_fer.atomic import write_json
 from edge_fer.errors import ModelError
 from edge_fer.labels import LABELS
-from edge_fer.preprocessing import INPUT_SIZE, SPEC
+from edge_fer.preprocessing import BASE_SPEC, INPUT_SIZE, NORMALIZERS, PREPROCESSING_VERSION, SPEC, normalization_of
 
 SCHEMA = 1
 
@@ -47,12 +47,24 @@ class ModelMeta:
         """Raise ModelError unless this runtime can feed and read a model described so."""
         if list(self.input_shape) != [INPUT_SIZE, INPUT_SIZE, 1]:
             raise ModelError(f"{source}: input {self.input_shape} is not 48x48x1 gray; edge-fer models take 48x48x1")
-        for key, want in SPEC.items():
+        for key, want in BASE_SPEC.items():
             if self.preprocessing.get(key) != want:
                 raise ModelError(
                     f"{source}: preprocessing {key}={self.preprocessing.get(key)!r} is not the {want!r} "
                     f"this runtime implements"
                 )
+        version = self.preprocessing.get("version", 1)
+        if not isinstance(version, int) or not 1 <= version <= PREPROCESSING_VERSION:
+            raise ModelError(
+                f"{source}: preprocessing version {version!r} is newer than this edge-fer implements "
+                f"(up to {PREPROCESSING_VERSION}); upgrade edge-fer"
+            )
+        method = normalization_of(self.preprocessing).get("method")
+        if method not in NORMALIZERS:
+            raise ModelError(
+                f"{source}: normalization {method!r} is not one this edge-fer implements "
+                f"({', '.join(NORMALIZERS)}); upgrade edge-fer"
+            )
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ModelError(f"{source}: labels {self.labels} are empty or repeated")
 

@@ -1,8 +1,11 @@
-"""The one preprocessing path (crop -> gray -> resize -> scale) for training, export and runtime.
+"""The one preprocessing path (crop -> gray -> resize -> normalize -> scale) for training, export and runtime.
 
 Training reads dataset images through :func:`to_face_input`; the runtime crops a detected face with
-:func:`square_box` and sends it through the same function; exported models record :data:`SPEC` so a
-runtime can refuse a model that expects anything else.
+:func:`square_box` and sends it through the same function. Each model's metadata records the
+``preprocessing`` it was trained with (:data:`SPEC`, versioned): the per-face photometric normalization
+(:func:`normalize_faces`) is applied by every classifier backend from that record, by training after
+augmentation and by export calibration, so a model always sees faces prepared as in training; older models
+(version 1, no normalization) keep running as they were trained.
 """
 
 from __future__ import annotations
@@ -20,14 +23,74 @@ INPUT_SIZE = 48
 PIXEL_SCALE = 1.0 / 255.0
 #: Margin added around a detected face box on each side, as a fraction of the box side.
 DEFAULT_MARGIN = 0.1
-#: What a model's metadata must say about its input for this runtime to feed it correctly.
-SPEC: dict[str, object] = {
+#: Version of the preprocessing record. 1: no ``version``/``normalize`` keys (models before photometric
+#: normalization); 2: adds ``normalize``.
+PREPROCESSING_VERSION = 2
+#: What every model's metadata must say about its input (any version) for this runtime to feed it.
+BASE_SPEC: dict[str, object] = {
     "color": "gray",
     "size": INPUT_SIZE,
     "resize": "area",
     "input_range": [0, 255],
     "scaling": "in_model",
 }
+#: FER2013 training faces' typical pixel mean and standard deviation (gray levels), the target of
+#: ``standardize``: rescaling each face to these keeps clean faces close to what the data looks like.
+FER2013_MEAN, FER2013_STD = 131.0, 77.5
+#: Per-face photometric normalizations this runtime implements, with their default parameters.
+NORMALIZERS: dict[str, dict[str, float]] = {
+    "none": {},
+    "standardize": {"mean": FER2013_MEAN, "std": FER2013_STD},
+    "equalize": {},
+}
+#: The preprocessing record of a new model (no normalization unless training chooses one).
+SPEC: dict[str, object] = {**BASE_SPEC, "version": PREPROCESSING_VERSION, "normalize": {"method": "none"}}
+
+
+def preprocessing_spec(normalize: str = "none", **params: float) -> dict[str, object]:
+    """The versioned preprocessing record for a model trained with ``normalize`` (a :data:`NORMALIZERS` key).
+    Raises ValueError for an unknown method or parameter."""
+    if normalize not in NORMALIZERS:
+        raise ValueError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZERS)}")
+    unknown = set(params) - set(NORMALIZERS[normalize])
+    if unknown:
+        raise ValueError(f"normalization {normalize!r} takes no parameter {', '.join(sorted(unknown))}")
+    norm = {"method": normalize, **NORMALIZERS[normalize], **params}
+    return {**BASE_SPEC, "version": PREPROCESSING_VERSION, "normalize": norm}
+
+
+def normalization_of(spec: dict[str, object]) -> dict[str, object]:
+    """The ``normalize`` entry of a model's preprocessing record; ``{"method": "none"}`` for version 1."""
+    norm = spec.get("normalize") or {"method": "none"}
+    return dict(norm) if isinstance(norm, dict) else {"method": str(norm)}
+
+
+def normalize_faces(faces: np.ndarray, normalize: dict[str, object] | str | None) -> np.ndarray:
+    """Per-face photometric normalization of uint8 gray faces (N, H, W) or (N, H, W, 1), same shape and dtype.
+
+    ``standardize``: each face's pixels are shifted and scaled to mean ``mean`` and standard deviation ``std``
+    (default FER2013's 131 and 77.5), rounded and clipped to 0..255: brightness and contrast changes cancel
+    out. ``equalize``: OpenCV's histogram equalization per face (any monotonic change of exposure, gamma
+    included, cancels out up to quantization). ``none`` (or None): the faces unchanged, no copy.
+    """
+    norm = {"method": normalize} if isinstance(normalize, str) else (normalize or {"method": "none"})
+    method = norm.get("method", "none")
+    if method == "none":
+        return faces
+    x = np.asarray(faces)
+    if method == "standardize":
+        flat = x.reshape(len(x), -1).astype(np.float32)
+        mean = flat.mean(axis=1, keepdims=True)
+        std = flat.std(axis=1, keepdims=True)
+        target_mean = float(norm.get("mean", FER2013_MEAN))  # type: ignore[arg-type]
+        target_std = float(norm.get("std", FER2013_STD))  # type: ignore[arg-type]
+        out = (flat - mean) * (target_std / np.maximum(std, 1.0)) + target_mean
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(x.shape)
+    if method == "equalize":
+        squeezed = x.reshape(len(x), x.shape[1], x.shape[2])
+        out = np.stack([cv2.equalizeHist(np.ascontiguousarray(face)) for face in squeezed]) if len(x) else squeezed
+        return out.reshape(x.shape)
+    raise ValueError(f"unknown normalization {method!r}; this edge-fer implements {', '.join(NORMALIZERS)}")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from edge_fer.export.onnx import convert_onnx, onnx_facts, quantize_onnx
 from edge_fer.export.parity import LATENCY_RUNS, ParityReport, parity_report
 from edge_fer.export.tflite import INT8_IO, convert_tflite, tflite_facts
 from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
+from edge_fer.preprocessing import normalization_of, normalize_faces
 from edge_fer.quiet import import_tensorflow
 from edge_fer.tta import check_flip_budget, set_flip_policy
 
@@ -235,6 +236,8 @@ def export_model(
     calib = None
     if needs_faces:
         calib = load_calibration(data, calib_size, seed)  # type: ignore[arg-type]
+        # The converters feed the bare network: give it faces normalized as every backend will.
+        calib.faces = normalize_faces(calib.faces, normalization_of(source.meta.preprocessing))
         say(f"calibration: {len(calib)} stratified training faces from {calib.source}")
     val_faces = load_validation(data, val)
     notes = []

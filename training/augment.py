@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -24,6 +25,13 @@ class AugmentConfig:
     brightness: float = 0.1
     contrast: float = 0.1
     erasing: float = 0.25
+    #: Largest gamma exponent g: each face gets gamma drawn log-uniformly in [1/g, g] (1 = off): a camera's
+    #: tone curve, under- and over-exposure that a linear brightness change does not model.
+    gamma: float = 2.2
+    #: Largest Gaussian blur (0 = off): out-of-focus and upsampled small faces.
+    blur: float = 0.5
+    #: Standard deviation of additive Gaussian sensor noise, gray levels (0 = off).
+    noise: float = 4.0
 
     @classmethod
     def preset(cls, name: str) -> AugmentConfig:
@@ -31,15 +39,69 @@ class AugmentConfig:
         if name == "ours":
             return cls()
         if name == "report":
-            return cls(
-                rotation_deg=30, zoom=0.15, shift=0.2, shear=0.15, flip=True, brightness=0, contrast=0, erasing=0
-            )
+            return cls(rotation_deg=30, zoom=0.15, shift=0.2, shear=0.15, flip=True, **cls.photometric_off())
         if name == "none":
-            return cls(rotation_deg=0, zoom=0, shift=0, shear=0, flip=False, brightness=0, contrast=0, erasing=0)
+            return cls(rotation_deg=0, zoom=0, shift=0, shear=0, flip=False, **cls.photometric_off())
         raise ValueError(f"unknown augmentation preset {name!r}; choose ours, report or none")
+
+    @staticmethod
+    def photometric_off() -> dict[str, float]:
+        """The photometric parts switched off (also what a run saved before they existed gets)."""
+        return {"brightness": 0, "contrast": 0, "erasing": 0, "gamma": 1.0, "blur": 0, "noise": 0}
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@keras.saving.register_keras_serializable(package="edge_fer")
+class RandomGamma(keras.layers.Layer):
+    """Gamma curve ``255 * (x / 255) ** g`` per image, ``g`` log-uniform in [1/max_gamma, max_gamma];
+    identity at inference. Keras has no gamma layer (RandomBrightness and RandomContrast are linear)."""
+
+    def __init__(self, max_gamma: float = 2.2, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_gamma, self.seed = float(max_gamma), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.max_gamma <= 1.0:
+            return inputs
+        ops = keras.ops
+        batch = ops.shape(inputs)[0]
+        log_g = keras.random.uniform((batch, 1, 1, 1), -1.0, 1.0, seed=self.seed_generator) * float(
+            np.log(self.max_gamma)
+        )
+        x = ops.clip(ops.cast(inputs, "float32") / 255.0, 0.0, 1.0)
+        return ops.cast(255.0 * ops.power(x, ops.exp(log_g)), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_gamma": self.max_gamma, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="edge_fer")
+class RandomNoise(keras.layers.Layer):
+    """Additive Gaussian sensor noise of ``stddev`` gray levels, clipped to 0..255; identity at inference.
+    (keras.layers.GaussianNoise takes only a standard deviation below 1, for inputs scaled to 0..1.)"""
+
+    def __init__(self, stddev: float = 4.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev, self.seed = float(stddev), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.stddev <= 0:
+            return inputs
+        noise = keras.random.normal(keras.ops.shape(inputs), stddev=self.stddev, seed=self.seed_generator)
+        return keras.ops.clip(inputs + keras.ops.cast(noise, inputs.dtype), 0.0, 255.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
 
 def build_augmenter(cfg: AugmentConfig, seed: int) -> list[keras.layers.Layer]:
@@ -60,6 +122,12 @@ def build_augmenter(cfg: AugmentConfig, seed: int) -> list[keras.layers.Layer]:
         out.append(layers.RandomBrightness(cfg.brightness, value_range=(0, 255), seed=seed + 5, name="aug_bright"))
     if cfg.contrast:
         out.append(layers.RandomContrast(cfg.contrast, value_range=(0, 255), seed=seed + 6, name="aug_contrast"))
+    if cfg.gamma > 1.0:
+        out.append(RandomGamma(cfg.gamma, seed=seed + 8, name="aug_gamma"))
+    if cfg.blur:
+        out.append(layers.RandomGaussianBlur(cfg.blur, kernel_size=3, sigma=(0.1, 1.0), seed=seed + 9, name="aug_blur"))
+    if cfg.noise:
+        out.append(RandomNoise(cfg.noise, seed=seed + 10, name="aug_noise"))
     if cfg.erasing:
         out.append(
             layers.RandomErasing(

@@ -28,3 +28,25 @@ class AugmentPreset(str, Enum):
     ours = "ours"
     report = "report"
     none = "none"
+
+
+class Normalization(str, Enum):
+    """Per-face photometric normalizations (edge_fer.preprocessing.NORMALIZERS)."""
+
+    equalize = "equalize"
+    standardize = "standardize"
+    none = "none"
+
+
+class Precision(str, Enum):
+    """Training dtype policies (edge_fer.training.precision)."""
+
+    auto = "auto"
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
+
+
+#: Defaults of new training runs, read by TrainConfig and the CLI alike.
+DEFAULT_NORMALIZE = Normalization.equalize.value
+DEFAULT_PRECISION = Precision.auto.value

@@ -12,6 +12,8 @@ import numpy as np
 from edge_fer.atomic import check_output, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError
+from edge_fer.training.calibration_error import expected_calibration_error
+from edge_fer.training.corruptions import PHOTOMETRIC, corrupt
 from edge_fer.training.data import load_split
 from edge_fer.tta import tta_description, with_tta
 
@@ -112,6 +114,7 @@ def evaluate_model(
     report = classification_report(faces.y, probs.argmax(axis=1), labels)
     report.update(
         {
+            "ece": expected_calibration_error(probs, faces.y),
             "model": str(model),
             "data": str(data),
             "backend": clf.backend,
@@ -129,3 +132,11 @@ def evaluate_model(
     )
     write_json(json_path, report)
     return report
+
+
+def accuracy_under_corruptions(
+    classifier: Any, x: np.ndarray, y: np.ndarray, kinds: tuple[str, ...] = PHOTOMETRIC
+) -> dict[str, float]:
+    """Accuracy of ``classifier`` (with whatever normalization and flip policy it carries) on (N, 48, 48) uint8
+    faces ``x`` under each photometric corruption of :mod:`edge_fer.training.corruptions`."""
+    return {kind: float(np.mean(predict_probs(classifier, corrupt(x, kind)).argmax(axis=1) == y)) for kind in kinds}

@@ -17,6 +17,7 @@ from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
 from edge_fer.metadata import read_meta
 from edge_fer.sysinfo import machine
+from edge_fer.training.augment import AugmentConfig
 from edge_fer.training.checkpoint import RunState
 from edge_fer.training.train import TrainConfig
 
@@ -54,11 +55,20 @@ def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None
         "label_smoothing": "--label-smoothing",
         "monitor": "--monitor",
         "patience": "--patience",
+        "normalize": "--normalize",
+        "init_from": "--init-from",
     }
     for key, flag in flags.items():
         value = config.get(key)
         if key in ("arch", "out", "epochs") or (value is not None and value != defaults.get(key)):
             parts += [flag, str(value)]
+    aug_defaults, aug_flags = AugmentConfig().to_dict(), {"rotation_deg": "--rotation"}
+    for key, value in config.get("augment", {}).items():
+        if value != aug_defaults.get(key):
+            if key == "flip":
+                parts.append("--flip" if value else "--no-flip")
+            else:
+                parts += [aug_flags.get(key, f"--{key}"), str(value)]
     if config.get("class_weights"):
         parts.append("--class-weights")
     if config.get("recalibrate_bn") is False:
@@ -119,13 +129,15 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         if row:
             artifacts[fmt] = row
     flip = _flip_policy_figures(artifacts, val, export_dir, report) if report["tta"] else None
+    robustness = _robustness(int8, val)
     card = {
         "name": name,
         "arch": state.config["arch"],
         "params": meta.extra["params"],
         "macs_per_face": meta.extra["macs"],
         "labels": report["labels"],
-        "input": "48x48x1 gray face crop, raw pixels 0..255 (scaling inside the model)",
+        "input": "48x48x1 gray face crop, 0..255 after its per-face normalization (scaling inside the model)",
+        "preprocessing": read_meta(int8).preprocessing,  # type: ignore[union-attr]
         "training": {
             "command": command_line(state.config, state.extensions),
             "data": "FER2013 train (28,709 faces); checkpoint chosen on val (PublicTest, 3,589)",
@@ -142,6 +154,8 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         "flip_policy": flip,
         "int8_agreement_with_keras": (_row(parity, "tflite-int8") or {}).get("agreement"),
         "per_class_recall": {k: v["recall"] for k, v in report["per_class"].items()},
+        "expected_calibration_error": report.get("ece"),
+        "robustness_val_48x48": robustness,
         "most_confused": report["most_confused"][:5],
         "confusion_png": Path(report["confusion_png"]).name,
         "size_bytes": {fmt: row["size_bytes"] for fmt, row in artifacts.items() if "size_bytes" in row},
@@ -152,6 +166,18 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
     }
     write_json(export_dir / f"{name}.card.json", card)
     return card
+
+
+def _robustness(int8: Path, val: str | Path) -> dict[str, float]:
+    """The int8 model's val accuracy (its own normalization and flip policy) on faces made dark, low-contrast or
+    gamma-shifted (training.corruptions), beside clean: how much a dim room or a washed-out webcam costs."""
+    from edge_fer.backends import load_classifier
+    from edge_fer.training.data import load_split
+    from edge_fer.training.evaluate import accuracy_under_corruptions
+    from edge_fer.tta import with_tta
+
+    faces = load_split(val, "val")
+    return accuracy_under_corruptions(with_tta(load_classifier(int8, threads=1)), faces.x, faces.y)
 
 
 def _accuracy_table(card: dict[str, Any]) -> list[str]:
@@ -184,6 +210,21 @@ def _accuracy_table(card: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _robustness_lines(card: dict[str, Any]) -> list[str]:
+    rob, ece = card.get("robustness_val_48x48"), card.get("expected_calibration_error")
+    lines = []
+    if rob:
+        lines += [
+            "",
+            "Val accuracy (int8, its policy) on 48x48 faces made dim or hazy: "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in rob.items())
+            + f" (normalization: {card.get('preprocessing', {}).get('normalize', {'method': 'none'})['method']}).",
+        ]
+    if ece is not None:
+        lines += ["", f"Expected calibration error on val (15 bins, top label): {ece:.3f}."]
+    return lines
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The README section of a card."""
     lines = [
@@ -196,6 +237,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Per-class recall (int8{', with its flip policy' if card.get('flip_policy') else ''}): "
         + ", ".join(f"{k} {v:.2f}" for k, v in card["per_class_recall"].items())
         + ".",
+        *_robustness_lines(card),
         "",
         f"Trained with `{card['training']['command']}` ({card['training']['epochs_done']} of "
         f"{card['training']['epochs_planned']} epochs, best at epoch {card['training']['best_epoch']}, "

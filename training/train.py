@@ -24,8 +24,10 @@ from edge_fer.atomic import atomic_path, write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.metadata import ModelMeta
+from edge_fer.preprocessing import normalize_faces, preprocessing_spec
 from edge_fer.training import defaults
 from edge_fer.training.augment import AugmentConfig
+from edge_fer.training.choices import DEFAULT_NORMALIZE, DEFAULT_PRECISION
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,25 @@ class TrainConfig:
     extra_train: list[str] = field(default_factory=list)
     #: At the end, re-estimate the best model's BatchNorm statistics on clean training faces.
     recalibrate_bn: bool = True
+    #: Per-face photometric normalization the model is trained with and carries in its metadata
+    #: (edge_fer.preprocessing.NORMALIZERS). Histogram equalization cancels brightness, contrast and gamma.
+    normalize: str = DEFAULT_NORMALIZE
+    #: Start from this .keras model's weights (same architecture): fine-tuning, e.g. onto a new normalization.
+    init_from: str | None = None
+    #: Keras dtype policy: ``auto`` times float32 against mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX) or
+    #: mixed_float16 (GPUs) for a few steps and keeps the faster; the choice is saved with the run.
+    precision: str = DEFAULT_PRECISION
+
+
+#: What a run saved before a setting existed had in effect, so it resumes unchanged.
+_LEGACY_CONFIG: dict[str, Any] = {"normalize": "none", "init_from": None, "precision": "float32"}
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` from an older state.json with the settings it ran under filled in (no new behaviour)."""
+    out = {**_LEGACY_CONFIG, **config}
+    out["augment"] = {**AugmentConfig.photometric_off(), **config.get("augment", {})}
+    return out
 
 
 @dataclass
@@ -130,15 +151,32 @@ def _build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> tuple[Any, 
     import keras
 
     from edge_fer.training.augment import build_augmenter
+    from edge_fer.training.normalization import FaceNormalization
     from edge_fer.training.optim import make_schedule
     from edge_fer.training.zoo import create_model
 
     core = create_model(cfg.arch, **cfg.arch_kwargs)
+    if cfg.init_from:
+        _init_weights(core, Path(cfg.init_from))
     aug = build_augmenter(AugmentConfig(**cfg.augment), cfg.seed)
-    model = keras.Sequential([keras.Input(core.input_shape[1:]), *aug, core], name="train")
+    norm = FaceNormalization(cfg.normalize, name="normalize")
+    model = keras.Sequential([keras.Input(core.input_shape[1:]), *aug, norm, core], name="train")
     schedule = make_schedule(cfg.schedule, _peak_lr(cfg), steps_per_epoch, cfg.epochs, cfg.warmup_epochs)
     _compile(model, cfg, schedule)
     return model, core
+
+
+def _init_weights(core: Any, path: Path) -> None:
+    """Copy the weights of the .keras model at ``path`` into ``core`` (same architecture)."""
+    import keras
+
+    if not path.is_file():
+        raise DataError(f"--init-from {path}: no such model file")
+    source = keras.models.load_model(path, compile=False)
+    if [w.shape for w in source.weights] != [w.shape for w in core.weights]:
+        raise DataError(f"--init-from {path}: its layers do not match the {core.name} architecture")
+    core.set_weights(source.get_weights())
+    log.info("weights initialised from %s", path)
 
 
 def _peak_lr(cfg: TrainConfig) -> float:
@@ -167,7 +205,7 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
     its end decays from its current rate to zero at the new end. The optimizer's moments start over."""
     from edge_fer.training.optim import make_schedule
 
-    cfg = TrainConfig(**{**state.config, "epochs": epochs})
+    cfg = TrainConfig(**{**upgrade_config(state.config), "epochs": epochs})
     train_set, _ = _load_data(cfg)
     steps = len(train_set) // min(cfg.batch_size, len(train_set))
     finished = state.epoch >= state.config["epochs"]
@@ -252,6 +290,7 @@ def resume(
 
     run_dir = Path(run_dir)
     state = RunState.load(run_dir)
+    state.config = upgrade_config(state.config)
     if epochs is not None:
         if epochs > state.config["epochs"]:
             if state.config.get("schedule") == "cosine" and state.checkpoint:
@@ -309,6 +348,13 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
+    if cfg.precision == "auto":
+        from edge_fer.training.precision import choose_precision
+
+        probe = choose_precision(cfg.arch, cfg.arch_kwargs, batch, steps * (cfg.epochs - state.epoch))
+        state.config["precision"] = cfg.precision = probe["precision"]
+        state.precision_probe = probe
+    keras.mixed_precision.set_global_policy(cfg.precision)
     strategy = get_strategy()
     with strategy.scope():
         if state.checkpoint:
@@ -316,7 +362,12 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
             rng_restore(model, state.rng)
         else:
             model, core = _build_training_model(cfg, steps)
-    meta = ModelMeta(arch=cfg.arch, format="keras", extra={"params": core.count_params(), "macs": model_macs(core)})
+    meta = ModelMeta(
+        arch=cfg.arch,
+        format="keras",
+        preprocessing=preprocessing_spec(cfg.normalize),
+        extra={"params": core.count_params(), "macs": model_macs(core), "precision": cfg.precision},
+    )
     counters: dict[str, Any] = {
         "early_stopping": ResumableEarlyStopping(
             state.counters.get("early_stopping"),
@@ -388,14 +439,18 @@ def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: An
     core, _ = _load_training_model(path)
 
     def accuracy() -> float:
-        probs = core.predict(val_set.x.astype("float32")[..., None], batch_size=256, verbose=0)
+        faces = normalize_faces(val_set.x, cfg.normalize).astype("float32")[..., None]
+        probs = core.predict(faces, batch_size=256, verbose=0)
         return float(np.mean(probs.argmax(axis=1) == val_set.y))
 
     before = accuracy()
-    layers = recalibrate_batchnorm(core, train_set.x, cfg.seed)
+    layers = recalibrate_batchnorm(core, normalize_faces(train_set.x, cfg.normalize), cfg.seed)
     after = accuracy() if layers else before
     meta = read_meta(path) or ModelMeta(  # the checkpoint's sidecar already counts params and MACs
-        arch=cfg.arch, format="keras", extra={"params": core.count_params(), "macs": model_macs(core)}
+        arch=cfg.arch,
+        format="keras",
+        preprocessing=preprocessing_spec(cfg.normalize),
+        extra={"params": core.count_params(), "macs": model_macs(core)},
     )
     if layers:
         with atomic_path(path) as tmp:
@@ -437,6 +492,8 @@ def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, 
         "best": state.best,
         "best_val_accuracy": max(val_acc) if val_acc else None,
         "seconds_per_epoch_median": float(np.median(state.epoch_seconds)) if state.epoch_seconds else None,
+        "precision": cfg.precision,
+        "precision_probe": getattr(state, "precision_probe", None),
         "train_seconds_total": float(np.sum(state.epoch_seconds)),
         "last_session_wall_s": wall_s,
         "machine": f"{platform.machine()} {platform.processor() or ''} x{os.cpu_count()}".strip(),

@@ -15,7 +15,16 @@ from edge_fer.cli.progress import progress, stage
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
 from edge_fer.training import defaults
-from edge_fer.training.choices import AugmentPreset, Monitor, Optimizer, Schedule
+from edge_fer.training.choices import (
+    DEFAULT_NORMALIZE,
+    DEFAULT_PRECISION,
+    AugmentPreset,
+    Monitor,
+    Normalization,
+    Optimizer,
+    Precision,
+    Schedule,
+)
 from edge_fer.training.evaluate import DEFAULT_OUT
 from edge_fer.tta import describe_tta
 from edge_fer.wording import counted
@@ -96,6 +105,21 @@ def train_cmd(
     brightness: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     contrast: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     erasing: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Random-erasing probability.")] = None,
+    gamma: Annotated[
+        float | None, typer.Option(min=1.0, max=5.0, help="Random gamma in [1/g, g] per face (1 = off).")
+    ] = None,
+    blur: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Random Gaussian blur strength.")] = None,
+    noise: Annotated[float | None, typer.Option(min=0.0, max=50.0, help="Gaussian noise std, gray levels.")] = None,
+    normalize: Annotated[
+        Normalization,
+        typer.Option(help="Per-face photometric normalization, recorded in the model's metadata."),
+    ] = Normalization(DEFAULT_NORMALIZE),
+    init_from: Annotated[
+        Path | None, typer.Option("--init-from", help="Start from this .keras model's weights (same --arch).")
+    ] = None,
+    precision: Annotated[
+        Precision, typer.Option(help="Dtype policy; auto times float32 against mixed bf16/fp16 and keeps the faster.")
+    ] = Precision(DEFAULT_PRECISION),
     monitor: Annotated[
         Monitor, typer.Option(help="Metric that picks the best checkpoint and drives early stopping.")
     ] = Monitor(defaults.MONITOR),
@@ -150,6 +174,9 @@ def train_cmd(
                 brightness=brightness,
                 contrast=contrast,
                 erasing=erasing,
+                gamma=gamma,
+                blur=blur,
+                noise=noise,
             ).items():
                 if value is not None:
                     setattr(aug, key, value)
@@ -177,6 +204,9 @@ def train_cmd(
                 arch_kwargs={"weights": str(weights)} if weights else {},
                 recalibrate_bn=recalibrate_bn,
                 deterministic=deterministic,
+                normalize=normalize.value,
+                init_from=str(init_from) if init_from else None,
+                precision=precision.value,
             )
             if pseudo_label is not None:
                 from edge_fer.training.pseudo import train_with_pseudo_labels

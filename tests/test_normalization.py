@@ -1,0 +1,143 @@
+"""Per-face photometric normalization: one definition (numpy at run time, a Keras layer in training) that
+agrees exactly, travels in the model's metadata, and leaves old models as they were trained."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge_fer.backends import load_classifier
+from edge_fer.errors import ModelError
+from edge_fer.metadata import ModelMeta, read_meta
+from edge_fer.preprocessing import BASE_SPEC, normalization_of, normalize_faces, preprocessing_spec
+from edge_fer.shipped import default_model_path
+
+
+def _faces(n: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:48, 0:48]
+    base = 40 + 3 * xx + 2 * yy + rng.normal(0, 10, (n, 48, 48))
+    faces = np.clip(base * rng.uniform(0.2, 1.0, (n, 1, 1)), 0, 255).astype(np.uint8)
+    faces[0] = 90  # a flat face: OpenCV leaves it as it is
+    return faces[..., None]
+
+
+def _dark(faces: np.ndarray, k: float = 0.3) -> np.ndarray:
+    return np.clip(np.rint(faces.astype(np.float32) * k), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["equalize", "standardize"])
+def test_training_layer_matches_the_runtime_exactly(method: str) -> None:
+    from edge_fer.training.normalization import FaceNormalization
+
+    faces = _faces()
+    for batch in (faces, _dark(faces)):
+        want = normalize_faces(batch, method).astype(np.float32)
+        got = np.asarray(FaceNormalization(method)(batch.astype(np.float32)))
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_normalizations_cancel_exposure() -> None:
+    faces = _faces(seed=1)[1:]
+    dark, gamma = _dark(faces), np.clip(255.0 * (faces / 255.0) ** 2.2, 0, 255).astype(np.uint8)
+    raw_gap = np.abs(dark.astype(int) - faces).mean()
+    std_gap = np.abs(normalize_faces(dark, "standardize").astype(int) - normalize_faces(faces, "standardize")).mean()
+    eq_gap = np.abs(normalize_faces(gamma, "equalize").astype(int) - normalize_faces(faces, "equalize")).mean()
+    assert raw_gap > 40
+    assert std_gap < 3 and eq_gap < 6
+    assert normalize_faces(faces, "none") is faces
+
+
+def test_spec_records_version_and_method() -> None:
+    spec = preprocessing_spec("standardize")
+    assert spec["version"] == 2 and spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
+    assert normalization_of(dict(BASE_SPEC)) == {"method": "none"}  # a version-1 record
+    with pytest.raises(ValueError, match="unknown normalization"):
+        preprocessing_spec("clahe")
+
+
+def test_old_and_future_metadata(tmp_path) -> None:
+    ModelMeta(preprocessing=dict(BASE_SPEC)).check("v1")  # old sidecars: no version, no normalize
+    with pytest.raises(ModelError, match="newer than this edge-fer"):
+        ModelMeta(preprocessing={**BASE_SPEC, "version": 9}).check("v9")
+    with pytest.raises(ModelError, match="normalization 'wavelet'"):
+        ModelMeta(preprocessing={**BASE_SPEC, "version": 2, "normalize": {"method": "wavelet"}}).check("x")
+
+
+def test_backends_apply_the_models_normalization(tmp_path) -> None:
+    src = default_model_path()
+    bare = load_classifier(src, threads=1)
+    bare.meta.preprocessing = dict(BASE_SPEC)  # what the model saw in training: raw faces
+    copy = tmp_path / "eq.tflite"
+    shutil.copy(src, copy)
+    meta = read_meta(src) or ModelMeta()
+    meta.preprocessing = preprocessing_spec("equalize")
+    (tmp_path / "eq.json").write_text(json.dumps(meta.to_dict()))
+    equalizing = load_classifier(copy, threads=1)
+    faces = _faces(8, seed=3)
+    np.testing.assert_allclose(equalizing.predict(faces), bare.predict(normalize_faces(faces, "equalize")), atol=1e-6)
+    assert not np.allclose(equalizing.predict(faces), bare.predict(faces), atol=1e-3)
+
+
+def test_old_run_configs_resume_unchanged() -> None:
+    from edge_fer.training.train import TrainConfig, upgrade_config
+
+    old = {"data": "d", "augment": {"rotation_deg": 15.0, "brightness": 0.1}}
+    cfg = TrainConfig(**upgrade_config(old))
+    assert (cfg.normalize, cfg.precision, cfg.init_from) == ("none", "float32", None)
+    assert cfg.augment["gamma"] == 1.0 and cfg.augment["noise"] == 0 and cfg.augment["brightness"] == 0.1
+    assert TrainConfig(data="d").normalize == "equalize"  # new runs: the chosen normalization
+
+
+def test_precision_probe(monkeypatch) -> None:
+    from edge_fer.training import precision
+
+    assert precision.choose_precision("edgefer-xs", {}, 8, total_steps=10)["precision"] == "float32"
+    monkeypatch.setattr(precision, "candidates", lambda: ["float32", "mixed_bfloat16"])
+    times = {"float32": 100.0, "mixed_bfloat16": 60.0}
+    monkeypatch.setattr(precision, "_ms_per_step", lambda policy, *a: times[policy])
+    chosen = precision.choose_precision("edgefer-xs", {}, 8)
+    assert chosen["precision"] == "mixed_bfloat16" and chosen["speedup"] == pytest.approx(1.67, abs=0.01)
+    times["mixed_bfloat16"] = 95.0  # within timing noise: keep float32
+    assert precision.choose_precision("edgefer-xs", {}, 8)["precision"] == "float32"
+
+
+def test_expected_calibration_error() -> None:
+    from edge_fer.training.calibration_error import expected_calibration_error
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    sure = np.array([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 4)
+    assert expected_calibration_error(sure, y) == pytest.approx(0.0)
+    overconfident = np.array([[0.9, 0.1]] * 8)  # says 90%, right half the time
+    assert expected_calibration_error(overconfident, y) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="as many labels"):
+        expected_calibration_error(sure, y[:3])
+
+
+def test_corruptions_keep_shape_and_do_what_they_say() -> None:
+    from edge_fer.training.corruptions import corrupt
+
+    faces = _faces(4, seed=5)[..., 0]
+    dark, flat, gamma = (corrupt(faces, k) for k in ("dark", "low_contrast", "gamma"))
+    assert dark.dtype == np.uint8 and dark.shape == faces.shape
+    assert dark.mean() == pytest.approx(faces.mean() * 0.3, abs=1.0)
+    per_face_std = flat[1:].reshape(3, -1).std(axis=1) / faces[1:].reshape(3, -1).std(axis=1)
+    assert np.all(np.abs(per_face_std - 0.3) < 0.05) and abs(float(flat.mean()) - float(faces.mean())) < 1.0
+    assert gamma.mean() < faces.mean() and corrupt(faces, "clean") is faces
+    with pytest.raises(ValueError, match="unknown corruption"):
+        corrupt(faces, "fog")
+
+
+def test_card_command_reproduces_a_fine_tune_on_normalized_faces() -> None:
+    from edge_fer.training.augment import AugmentConfig
+    from edge_fer.training.modelcard import command_line
+
+    aug = {**AugmentConfig().to_dict(), "noise": 0}
+    config = {"data": "fer", "arch": "edgefer-s", "out": "runs/x", "epochs": 10, "normalize": "equalize"}
+    line = command_line({**config, "init_from": "assets/edgefer-s.keras", "augment": aug})
+    assert "--init-from assets/edgefer-s.keras" in line and "--noise 0" in line and "--normalize" not in line
+    assert "--normalize none" in command_line({**config, "normalize": "none", "augment": AugmentConfig().to_dict()})

@@ -1,0 +1,92 @@
+"""Choosing the training dtype policy by measurement: float32 against the mixed policy the hardware offers.
+
+Mixed bfloat16 pays off on CPUs with bf16 matrix units (Intel AMX, AVX-512 BF16: 1.4-1.8x per step measured
+on edgefer-s on the project's Xeon machines) and mixed float16 on GPUs with tensor cores; on other CPUs it
+is emulated and slower, and XLA jit was slower on every CPU tried. So ``precision=auto`` times a few training
+steps of the run's own network and batch under each candidate and keeps the fastest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+#: Steps timed per candidate, after one warm-up step that builds the graph.
+PROBE_STEPS = 4
+#: A mixed policy must beat float32 by this factor to be chosen (timing noise on a shared machine).
+MIN_SPEEDUP = 1.1
+#: Runs with fewer training steps in all stay in float32 unprobed: the probe (~10-30 s) would not pay off.
+MIN_STEPS_TO_PROBE = 500
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def candidates() -> list[str]:
+    """float32 plus the mixed policy this machine has hardware for: mixed_float16 on a GPU, mixed_bfloat16 on a
+    CPU with AVX-512 BF16 or AMX."""
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return ["float32", "mixed_float16"]
+    flags = cpu_flags()
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return ["float32", "mixed_bfloat16"]
+    return ["float32"]
+
+
+def _ms_per_step(policy: str, arch: str, arch_kwargs: dict[str, Any], batch: int) -> float:
+    import keras
+
+    from edge_fer.training.zoo import create_model
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = create_model(arch, **arch_kwargs)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (batch, *model.input_shape[1:])).astype("float32")
+        y = np.eye(model.output_shape[-1], dtype="float32")[rng.integers(0, model.output_shape[-1], batch)]
+        model.train_on_batch(x, y)  # warm-up: tracing and graph building
+        started = time.perf_counter()
+        for _ in range(PROBE_STEPS):
+            model.train_on_batch(x, y)
+        return (time.perf_counter() - started) * 1000.0 / PROBE_STEPS
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def choose_precision(
+    arch: str, arch_kwargs: dict[str, Any], batch: int, total_steps: int | None = None
+) -> dict[str, Any]:
+    """Time each candidate policy and return ``{"precision", "ms_per_step": {policy: ms}, "speedup"}``;
+    ``speedup`` is float32's time over the chosen one's (1.0 when float32 is kept). A run of fewer than
+    :data:`MIN_STEPS_TO_PROBE` steps keeps float32 without probing."""
+    if total_steps is not None and total_steps < MIN_STEPS_TO_PROBE:
+        return {"precision": "float32", "ms_per_step": {}, "speedup": 1.0, "reason": "run too short to probe"}
+    options = candidates()
+    if options == ["float32"]:
+        return {"precision": "float32", "ms_per_step": {}, "speedup": 1.0, "reason": "no bf16/fp16 hardware"}
+    times = {policy: round(_ms_per_step(policy, arch, arch_kwargs, batch), 1) for policy in options}
+    best = min(times, key=times.get)  # type: ignore[arg-type]
+    speedup = times["float32"] / times[best]
+    if best != "float32" and speedup < MIN_SPEEDUP:
+        best, speedup = "float32", 1.0
+    log.info("precision: %s (ms per step %s; %.2fx float32)", best, times, speedup)
+    return {"precision": best, "ms_per_step": times, "speedup": round(speedup, 2)}
