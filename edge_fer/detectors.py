@@ -85,10 +85,11 @@ def weighted_nms(corners: np.ndarray, scores: np.ndarray, iou: float = DEFAULT_N
     corners, scores = corners[order], scores[order]
     out = []
     alive = np.ones(len(scores), bool)
+    overlaps = iou_xyxy(corners, corners) > iou  # all pairs at once: one vectorised call, not one per cluster
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        members = alive & (iou_xyxy(corners[i], corners)[0] > iou)
+        members = alive & overlaps[i]
         members[i] = True
         w = scores[members]
         merged = (corners[members] * w[:, None]).sum(axis=0) / w.sum()
