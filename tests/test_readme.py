@@ -5,6 +5,7 @@ of the repository beside the shared data: ``assets/`` (the shipped models), ``..
 and the few input files the README assumes (``photo.jpg``, ``video.mp4``, ``some_face.jpg``, the run folder
 ``runs/edgefer-s`` that ``train`` would have made). A command added to the README without a decision below
 fails :func:`test_every_readme_command_has_a_decision`; so does a decision whose command left the README.
+Every ```python block runs too, on the shared photo and video.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def readme_commands(text: str) -> list[str]:
 
 
 COMMANDS = list(dict.fromkeys(readme_commands(README.read_text(encoding="utf-8"))))
+PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
 
 
 def test_readme_parsing() -> None:
@@ -207,3 +209,15 @@ def test_readme_command_runs_as_written(command: str, tmp_path: Path) -> None:
     assert (proc.stdout + proc.stderr).strip(), "the command printed nothing"
     missing = [p for p in decision.writes if not (work / p).is_file() or (work / p).stat().st_size == 0]
     assert not missing, f"{command} did not write {missing}"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=[f"python-block-{i}" for i in range(len(PYTHON_BLOCKS))])
+def test_readme_python_runs_as_written(code: str, tmp_path: Path) -> None:
+    """The Python API examples, on the shared photo and video (as ``photo.jpg`` and ``video.mp4``)."""
+    work = _workspace(tmp_path, (MEDIA,))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() and "Traceback" not in proc.stderr, proc.stderr[-3000:]
