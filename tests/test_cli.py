@@ -32,7 +32,7 @@ def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[st
 
 
 def test_help_shows_no_value_type_beside_flags(cli) -> None:
-    """Flags take no value, so --help must not print ``<bool>`` beside them (typer >= 0.28 does by default)."""
+    """Flags take no value, so --help must not print ``<bool>`` beside them (typer 0.29 does by default)."""
     paths = _command_paths(typer.main.get_command(app))
     assert ("bench",) in paths and ("data", "check") in paths and len(paths) > 15
     for path in paths:

@@ -1,8 +1,8 @@
 """One fix to how typer renders ``--help``, applied once before the app is built.
 
-typer 0.28 and later print each option's value type beside it, and a flag gets ``<bool>`` too
+typer 0.29 (seen with 0.29.2) prints each option's value type beside it, and a flag gets ``<bool>`` too
 (``--force --no-force <bool>``, even typer's own ``--help <bool>``), as if it took a value. It does not
-(``--force true`` is an error), so flags are shown with no type. Older typers never showed one.
+(``--force true`` is an error), so flags are shown with no type, as typer 0.27 showed them.
 """
 
 from __future__ import annotations

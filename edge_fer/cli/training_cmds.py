@@ -365,10 +365,13 @@ def card_cmd(
     name: Annotated[str, typer.Option(help="Artifact stem: <name>_int8.tflite.")] = "edgefer-s",
 ) -> None:
     """Write the model card (JSON beside the model) and print its Markdown for the README."""
-    import_tensorflow()
-    from edge_fer.training.modelcard import build_card, card_markdown
+    with stage("loading TensorFlow"):
+        import_tensorflow()
+        from edge_fer.training.modelcard import build_card, card_markdown
 
-    print(card_markdown(build_card(run, export_dir, val, name)))
+    with stage(f"evaluating and benchmarking {name} for its card"):
+        card = build_card(run, export_dir, val, name)
+    print(card_markdown(card))
 
 
 def register(app: typer.Typer) -> None:
