@@ -22,6 +22,7 @@ from edge_fer.errors import DataError
 from edge_fer.quiet import import_tensorflow
 from edge_fer.training import defaults
 from edge_fer.training.filters import FILTER_STEPS, MAX_FILTERS
+from edge_fer.wording import counted
 
 out = make_console()
 
@@ -56,7 +57,7 @@ def explain_cmd(
         import_tensorflow()
         from edge_fer.training.explain import explain_images
 
-    with stage(f"{method.value} of {len(images)} image{'s' if len(images) != 1 else ''}", quiet=as_json):
+    with stage(f"{method.value} of {counted(len(images), 'image')}", quiet=as_json):
         records = explain_images(model, [str(p) for p in images], method.value, out_dir)
     if as_json:
         print(json.dumps(records, indent=2))
