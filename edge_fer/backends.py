@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_fer.errors import EdgeFerError, ModelError
-from edge_fer.metadata import ModelMeta, read_meta
+from edge_fer.metadata import ModelMeta, read_meta, sidecar_path
 from edge_fer.preprocessing import INPUT_SIZE, normalization_of, normalize_faces
 from edge_fer.quiet import import_tensorflow, quiet_native
 
@@ -252,7 +252,8 @@ _CLASSES = {"tflite": TFLiteClassifier, "onnx": ONNXClassifier, "keras": KerasCl
 
 
 def load_classifier(path: str | os.PathLike[str], backend: str = "auto", threads: int | None = None) -> Classifier:
-    """Load an emotion model with its metadata; clear one-line errors for anything unusable."""
+    """Load an emotion model with its metadata (embedded in the file, else its sidecar: see
+    :func:`edge_fer.metadata.read_meta`); clear one-line errors for anything unusable."""
     p = Path(path)
     if backend not in BACKENDS:
         raise EdgeFerError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -271,8 +272,8 @@ def load_classifier(path: str | os.PathLike[str], backend: str = "auto", threads
     classifier = _CLASSES[kind](p, meta or ModelMeta(format=kind), threads)
     if meta is None:  # warned only about a model that loads: a broken one gets its one error line alone
         log.warning(
-            "model %s has no metadata (%s); assuming edge-fer's labels and preprocessing",
+            "model %s has no metadata (none inside it, no sidecar %s); assuming edge-fer's labels and preprocessing",
             p,
-            p.with_suffix(".json").name,
+            sidecar_path(p).name,
         )
     return classifier

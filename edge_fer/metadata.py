@@ -1,23 +1,37 @@
-"""What travels with every model file: its labels, input and preprocessing, as a sidecar JSON.
+"""What travels with every model file: its labels, input, preprocessing and flip policy (:class:`ModelMeta`).
 
-``model.tflite`` is described by ``model.json`` beside it (same stem). The runtime reads it to know
-what the outputs mean and refuses a model whose preprocessing it does not implement.
+The same JSON lives in two places:
+
+- inside the model: a .tflite's ``Model.metadata`` entry and an .onnx's ``metadata_props`` entry, both named
+  :data:`EMBEDDED_KEY` (written by :mod:`edge_fer.export.embed`, read by :mod:`edge_fer.embedded`), so a
+  model file copied alone still describes itself;
+- beside it: ``model.tflite`` -> ``model.json`` (same stem), the only place for .keras models and for models
+  exported before edge-fer embedded metadata; kept beside new artifacts for older edge-fer versions.
+
+:func:`read_meta` prefers the embedded copy. The runtime refuses a model whose preprocessing it does not
+implement.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_fer import __version__
-from edge_fer.atomic import write_json
+from edge_fer.atomic import _jsonable, write_text
+from edge_fer.embedded import read_embedded
 from edge_fer.errors import ModelError
 from edge_fer.labels import LABELS
 from edge_fer.preprocessing import BASE_SPEC, INPUT_SIZE, NORMALIZERS, PREPROCESSING_VERSION, SPEC, normalization_of
 
+log = logging.getLogger(__name__)
+
 SCHEMA = 1
+#: Name of the metadata entry inside a .tflite (``Model.metadata``) and an .onnx (``metadata_props``).
+EMBEDDED_KEY = "edge_fer.meta"
 
 
 @dataclass
@@ -74,20 +88,74 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+def meta_json(meta: ModelMeta) -> str:
+    """The JSON text of ``meta`` as both the sidecar and the embedded entry hold it."""
+    return json.dumps(meta.to_dict(), indent=2, default=_jsonable) + "\n"
+
+
 def write_meta(model_path: str | Path, meta: ModelMeta) -> Path:
-    """Write the sidecar of ``model_path`` atomically."""
-    return write_json(sidecar_path(model_path), meta.to_dict())
+    """Write the sidecar of ``model_path`` atomically (the embedded copy is :mod:`edge_fer.export.embed`'s)."""
+    return write_text(sidecar_path(model_path), meta_json(meta))
 
 
-def read_meta(model_path: str | Path) -> ModelMeta | None:
+def parse_meta(text: str | bytes, source: str, fix: str = "fix or delete it") -> ModelMeta:
+    """A checked ModelMeta from its JSON text; ModelError naming ``source`` (and what to do: ``fix``) when
+    unreadable or unusable."""
+    try:
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{source}: unreadable model metadata ({exc}); {fix}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{source}: model metadata must be a JSON object")
+    return ModelMeta.from_dict(data, source=source)
+
+
+def read_sidecar(model_path: str | Path) -> ModelMeta | None:
     """The sidecar of ``model_path``, checked; None when there is none."""
     path = sidecar_path(model_path)
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_bytes()
+    except OSError as exc:
         raise ModelError(f"{path}: unreadable model metadata ({exc}); fix or delete it") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: model metadata must be a JSON object")
-    return ModelMeta.from_dict(data, source=str(path))
+    return parse_meta(text, str(path))
+
+
+def read_embedded_meta(model_path: str | Path) -> ModelMeta | None:
+    """The metadata inside the model file, checked; None when it carries none (or is not a well-formed model
+    of its suffix's format: the backend that opens it says why)."""
+    path = Path(model_path)
+    try:
+        entries = read_embedded(path)
+    except (OSError, ValueError) as exc:
+        log.debug("model %s: no embedded metadata read (%s)", path, exc)
+        return None
+    if EMBEDDED_KEY not in entries:
+        return None
+    return parse_meta(entries[EMBEDDED_KEY], f"model {path} (embedded metadata)", "export the model again")
+
+
+def read_meta(model_path: str | Path) -> ModelMeta | None:
+    """The model's metadata: the copy inside the model file, else its sidecar; None when it has neither.
+
+    When both exist the embedded copy wins (the sidecar may be stale or belong to another file of the same
+    stem); a disagreement is logged at DEBUG, so ``--debug`` shows it and nothing else does."""
+    embedded = read_embedded_meta(model_path)
+    if embedded is None:
+        return read_sidecar(model_path)
+    if log.isEnabledFor(logging.DEBUG):
+        try:
+            sidecar = read_sidecar(model_path)
+        except ModelError as exc:
+            log.debug("%s (the embedded metadata is used)", exc)
+            sidecar = None
+        if sidecar is not None and sidecar.to_dict() != embedded.to_dict():
+            differ = sorted(k for k, v in embedded.to_dict().items() if sidecar.to_dict().get(k) != v)
+            log.debug(
+                "model %s: sidecar %s disagrees with the embedded metadata on %s; using the embedded",
+                model_path,
+                sidecar_path(model_path).name,
+                ", ".join(differ),
+            )
+    return embedded

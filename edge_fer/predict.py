@@ -64,7 +64,17 @@ def predict_images(
     force: bool = False,
 ) -> Iterator[ImageResult]:
     """Yield every image's faces; with ``save_annotated``, also write an annotated copy into that folder."""
-    items = collect_images(inputs)
+    yield from predict_image_items(recognizer, collect_images(inputs), save_annotated, force)
+
+
+def predict_image_items(
+    recognizer: EmotionRecognizer,
+    items: list[tuple[Path, bool]],
+    save_annotated: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Iterator[ImageResult]:
+    """:func:`predict_images` over image paths already collected, each with whether it was named explicitly
+    (a bad explicit image is an error, a bad one found in a folder is skipped with a warning)."""
     targets: list[Path | None] = [None] * len(items)
     if save_annotated is not None:
         folder = Path(save_annotated)

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from edge_fer.shipped import default_model_path
 from edge_fer.sources import Frame, VideoSource
 from edge_fer.tracking import DEFAULT_SMOOTHING, Tracker
 from edge_fer.tta import with_tta
+
+if TYPE_CHECKING:
+    from edge_fer.analysis import VideoAnalysis
 
 #: A stage clock: ``clock("detect")`` is a context manager timing that stage (see edge_fer.pipeline_bench).
 StageClock = Callable[[str], contextlib.AbstractContextManager]
@@ -220,3 +223,20 @@ class EmotionRecognizer:
 
     def _frame_result(self, frame: Frame) -> FrameResult:
         return FrameResult(frame.index, frame.time_s, frame.image, self.track(frame.image))
+
+    def analyze_video(
+        self,
+        source: str | os.PathLike[str] | VideoSource,
+        max_frames: int | None = None,
+        annotated: str | os.PathLike[str] | None = None,
+    ) -> VideoAnalysis:
+        """Every frame of a video as a table: one row per face per frame (a faceless frame gets one row with
+        empty face fields), each with its media time from the container; a summary per track and per video.
+
+        Returns a :class:`edge_fer.analysis.VideoAnalysis` with ``.rows``, ``.summary``, ``.to_csv(path)``
+        and ``.to_pandas()``. ``annotated``: also write the overlay video there. A cut or damaged file is
+        processed up to its last readable frame (``summary.complete`` is False).
+        """
+        from edge_fer.analysis import analyze_video
+
+        return analyze_video(self, source, max_frames=max_frames, annotated=annotated)

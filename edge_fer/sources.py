@@ -3,12 +3,19 @@
 Every failure a user can cause (a camera that is absent or busy, a path that is not a video, a URL that
 does not answer, a file that is not an image) becomes one :class:`SourceError` line naming the source and
 what to try. Live sources that stop delivering frames are reopened a few times before giving up.
+
+Times: a file's frames carry their presentation time from the container (``CAP_PROP_POS_MSEC`` after each
+read: the decoded picture's timestamp, so variable-frame-rate files are right, where index / average fps
+drifts); a camera's or stream's carry seconds on the machine's monotonic clock since the first frame.
+A file that ends before its container said it would (a cut copy) is told apart from a complete one, and
+frames the decoder dropped in the middle (damaged data, skipped silently by FFmpeg) are counted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -35,6 +42,9 @@ DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY_S = 0.5
 #: How long a stream may take to open or to deliver a frame before it counts as not answering.
 STREAM_TIMEOUT_MS = 5000
+#: Extra reads tried after a file's read fails before its promised end (FFmpeg gives up on a long run of
+#: undecodable packets; the file may go on after it).
+FILE_READ_RETRIES = 2
 
 
 @dataclass
@@ -103,6 +113,11 @@ class VideoSource:
         self.image: np.ndarray | None = None
         self.stop_reason = ""
         self.fps: float = 0.0
+        #: Frames the container says it holds (files only; None where it does not say).
+        self.frames_promised: int | None = None
+        #: Frames delivered by the last :meth:`frames` run, and the media time of the last one.
+        self.frames_read = 0
+        self.last_time_s: float | None = None
 
     def _noun(self) -> str:
         return {"stream": "stream", "image": "image", "file": "video"}[self.kind]
@@ -164,7 +179,40 @@ class VideoSource:
         self.fps = float(self.fps_request or cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not 0 < self.fps < 1000:
             self.fps = 0.0
+        if self.kind == "file":
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.frames_promised = int(count) if math.isfinite(count) and count > 0 else None
         return self
+
+    @property
+    def duration_promised_s(self) -> float | None:
+        """The file's length as its container tells it (frames promised / average rate); None if unknown."""
+        if not self.frames_promised or self.fps <= 0:
+            return None
+        return self.frames_promised / self.fps
+
+    def reached_end(self) -> bool:
+        """Whether the frames read reach the end the container promised (always True where it promised none).
+
+        By time, not by count, so a damaged frame in the middle (dropped by the decoder) does not make a
+        file look cut: the last frame read must end within two frame intervals (or 1% of the length) of
+        the promised duration. Counts from containers without an index are estimates; time is robust to that.
+        """
+        duration = self.duration_promised_s
+        if duration is None:
+            return True
+        if self.last_time_s is None:
+            return False
+        interval = 1.0 / self.fps
+        return self.last_time_s + interval >= duration - max(2 * interval, 0.01 * duration)
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames missing between the first and the promised end of a file read to its end (damaged frames
+        the decoder dropped); 0 when the file ended early (then the missing ones are its cut-off tail)."""
+        if self.frames_promised is None or not self.reached_end():
+            return 0
+        return max(0, self.frames_promised - self.frames_read)
 
     def _open_hint(self) -> str:
         if self.kind == "camera":
@@ -213,6 +261,35 @@ class VideoSource:
             cap.release()
         return False
 
+    def _media_time(self, index: int) -> float:
+        """The frame just read's presentation time in seconds, from the container; index / fps where the
+        backend gives none (or a value that does not move forward)."""
+        assert self.cap is not None
+        t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        previous = self.last_time_s
+        if math.isfinite(t) and t >= 0 and (previous is None or t > previous):
+            return t
+        if previous is None:
+            return 0.0
+        return previous + (1.0 / self.fps if self.fps > 0 else 0.0)
+
+    def _read_on(self) -> bool:
+        """After a failed read before the promised end of a file: try a few more reads (the file may go on
+        after a run of undecodable data). True once a frame was grabbed (retrieve it next)."""
+        if self.reached_end():
+            return False
+        assert self.cap is not None
+        with _quiet_opencv():
+            for _ in range(FILE_READ_RETRIES):
+                if self.cap.grab():
+                    return True
+        return False
+
+    def _end_reason(self, live: bool) -> str:
+        if live:
+            return f"{self.name} stopped; gave up after {self.retries} retries"
+        return "end of video" if self.reached_end() else "ended early"
+
     def frames(self, max_frames: int | None = None, reuse: bool = False) -> Iterator[Frame]:
         """Yield frames until the source ends, fails for good, or ``max_frames`` is reached.
 
@@ -224,6 +301,7 @@ class VideoSource:
         self.stop_reason = ""
         if self.image is not None:
             if max_frames is None or max_frames > 0:
+                self.frames_read, self.last_time_s = 1, 0.0
                 yield Frame(0, 0.0, self.image)
             self.stop_reason = "end of image"
             return
@@ -231,23 +309,23 @@ class VideoSource:
         live = self.kind in ("camera", "stream")
         buffer: np.ndarray | None = None
         index, start = 0, time.perf_counter()
+        self.frames_read, self.last_time_s = 0, None
         while max_frames is None or index < max_frames:
             ok, image = self.cap.read(buffer) if buffer is not None else self.cap.read()
             if not ok or image is None:
                 if live and self._reopen():
                     continue
-                self.stop_reason = (
-                    "end of video" if not live else f"{self.name} stopped; gave up after {self.retries} retries"
-                )
-                return
+                if not live and self._read_on():
+                    ok, image = self.cap.retrieve()
+                if not ok or image is None:
+                    self.stop_reason = self._end_reason(live)
+                    return
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
                 image = to_bgr(image)
             elif reuse:
                 buffer = image
-            if live or self.fps <= 0:
-                t = time.perf_counter() - start if live else self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            else:
-                t = index / self.fps
+            t = time.perf_counter() - start if live else self._media_time(index)
+            self.frames_read, self.last_time_s = index + 1, t
             yield Frame(index, t, image)
             index += 1
         self.stop_reason = f"reached --max-frames {max_frames}"

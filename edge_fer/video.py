@@ -2,8 +2,13 @@
 
 Outputs are checked before the source opens (an existing path is refused unless ``force``) and written
 under temporary names beside their targets, renamed into place only when the run ends cleanly, so a
-crash never leaves a half-written file. A source that ends, drops or is interrupted (Ctrl-C, ``q``, Esc)
-ends the run normally: outputs are completed and a summary is returned.
+crash never leaves a half-written file. A source that ends or drops, or ``q``/Esc, ends the run normally:
+outputs are completed and a summary is returned. Ctrl-C (and SIGTERM) on a *live* source (camera, stream)
+is how such a run is stopped, so it ends normally too: a playable video, whole JSON lines, exit 0. On a
+file or image it is an interruption: the outputs are removed and KeyboardInterrupt propagates (exit 130).
+
+The annotated video keeps the source's timing (see :mod:`edge_fer.video_writer`): frames are placed at
+their media time (files) or capture time (live), repeated or dropped against the writer's constant rate.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import contextlib
 import json
 import logging
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -25,14 +31,11 @@ from edge_fer.drawing import draw_faces, draw_fps
 from edge_fer.errors import EdgeFerError
 from edge_fer.recognizer import EmotionRecognizer, FrameResult
 from edge_fer.sources import VideoSource
+from edge_fer.video_writer import FALLBACK_FPS, TimedWriter, codec_for
 from edge_fer.wording import counted
 
 log = logging.getLogger(__name__)
 
-#: Codec per output suffix: mp4v ships with every OpenCV build (H.264 needs an encoder most wheels lack).
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-#: Frame rate written into an output video when the source does not say (cameras often do not).
-FALLBACK_FPS = 25.0
 WINDOW = "edge-fer"
 
 
@@ -60,25 +63,36 @@ class RunSummary:
         return asdict(self)
 
 
-def gui_available() -> bool:
-    """Whether OpenCV can open a window here (not with opencv-python-headless, nor without a display)."""
-    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        import sys
-
-        if sys.platform != "darwin":
-            return False
+def gui_problem() -> str | None:
+    """Why OpenCV cannot open a window here (an OpenCV built without a GUI, no display), or None when it can."""
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if gui is not None and gui.group(1).upper() == "NONE":
+        return (
+            f"this OpenCV {cv2.__version__} has no GUI (for a window: pip uninstall -y opencv-python-headless "
+            "&& pip install opencv-python)"
+        )
+    if os.name == "posix" and sys.platform != "darwin":
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return "no display ($DISPLAY is not set)"
+    _qt_fonts()
     try:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    except cv2.error:
-        return False
-    return True
+    except cv2.error as exc:
+        return f"OpenCV cannot open a window ({str(exc).strip().splitlines()[-1][:160]})"
+    return None
 
 
-def _codec(path: Path) -> str:
-    codec = VIDEO_CODECS.get(path.suffix.lower())
-    if codec is None:
-        raise EdgeFerError(f"output {path}: unknown video type {path.suffix!r}; use one of {', '.join(VIDEO_CODECS)}")
-    return codec
+def _qt_fonts() -> None:
+    """opencv-python's Qt build points ``QT_QPA_FONTDIR`` at ``cv2/qt/fonts``, which its recent wheels lack,
+    and Qt then prints four lines about fonts when the first window opens: point it at the system's fonts."""
+    current = os.environ.get("QT_QPA_FONTDIR")
+    if current and not os.path.isdir(current) and os.path.isdir("/usr/share/fonts"):
+        os.environ["QT_QPA_FONTDIR"] = "/usr/share/fonts"
+
+
+def gui_available() -> bool:
+    """Whether OpenCV can open a window here (see :func:`gui_problem`)."""
+    return gui_problem() is None
 
 
 def run_video(
@@ -104,22 +118,27 @@ def run_video(
     out_path = check_output(output, force) if output else None
     json_path = check_output(json_out, force) if json_out else None
     if out_path is not None:
-        _codec(out_path)
+        codec_for(out_path)
     if out_path is not None and json_path is not None and out_path.resolve() == json_path.resolve():
         raise EdgeFerError(f"--output and --json-out are the same file {out_path}")
-    if show and not gui_available():
-        log.warning("no display here (or OpenCV built without GUI): running headless; pass --headless to silence")
+    problem = gui_problem() if show else None
+    if problem is not None:
+        log.warning("%s: running headless; pass --headless to silence", problem)
         show = False
     video = source if isinstance(source, VideoSource) else VideoSource(source, width, height, fps)
     if video.cap is None and video.image is None:
         video.open()
     summary = RunSummary(source=video.name)
     draw = show or out_path is not None
-    writer: cv2.VideoWriter | None = None
+    writer: TimedWriter | None = None
     fps_ema = 0.0
+    live = video.kind in ("camera", "stream")
     with contextlib.ExitStack() as stack:
         stack.callback(video.close)
         tmp_video = stack.enter_context(atomic_path(out_path)) if out_path else None
+        if tmp_video is not None:
+            writer = TimedWriter(tmp_video, video.fps or fps or FALLBACK_FPS)
+            stack.callback(writer.close)  # before the rename above: the file is whole when it gets its name
         json_file = None
         if json_path is not None:
             tmp_json = stack.enter_context(atomic_path(json_path))
@@ -140,17 +159,8 @@ def run_video(
                     fps_ema = 1.0 / dt if fps_ema == 0.0 and dt > 0 else 0.9 * fps_ema + 0.1 / max(dt, 1e-6)
                     draw_faces(result.image, result.faces)
                     draw_fps(result.image, fps_ema)
-                if out_path is not None and tmp_video is not None:
-                    if writer is None:
-                        h, w = result.image.shape[:2]
-                        rate = video.fps or fps or FALLBACK_FPS
-                        writer = cv2.VideoWriter(
-                            str(tmp_video), cv2.VideoWriter_fourcc(*_codec(out_path)), rate, (w, h)
-                        )
-                        if not writer.isOpened():
-                            raise EdgeFerError(f"output {out_path}: OpenCV cannot write this video type here; try .avi")
-                        stack.callback(writer.release)
-                    writer.write(result.image)
+                if writer is not None:
+                    writer.write(result.image, result.time_s)
                 if on_frame is not None:
                     on_frame(result)
                 if show:
@@ -163,12 +173,19 @@ def run_video(
                         video.stop_reason = "window closed"
                         break
         except KeyboardInterrupt:
-            video.stop_reason = "interrupted"
+            if not live:
+                raise
+            video.stop_reason = "stopped by Ctrl-C (or SIGTERM)"
         summary.seconds = time.perf_counter() - start
         summary.mean_fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
         summary.stop_reason = video.stop_reason
+        if video.kind == "file" and video.stop_reason == "ended early":
+            summary.stop_reason = (
+                f"ended early: {video.frames_read} of {video.frames_promised} frames read "
+                "(the file is cut short or damaged)"
+            )
         if writer is not None:
-            writer.release()
+            writer.close()
         if out_path is not None and summary.frames == 0:
             raise EdgeFerError(f"{video.name}: no frames read; nothing written to {out_path}")
     return summary

@@ -1,8 +1,8 @@
 """The export stage: a trained .keras model to TFLite (fp32, fp16, dynamic-range, int8) and ONNX (float, int8 QDQ).
 
-Every artifact gets a sidecar JSON (labels, input, preprocessing, quantization) and is checked against the
-Keras model by the parity report. Names load lazily, and TensorFlow only when a conversion runs, so the
-CLI's ``--help`` stays fast.
+Every artifact carries its metadata (labels, input, preprocessing, quantization, flip policy) inside
+itself and in a sidecar JSON, and is checked against the Keras model by the parity report. Names load
+lazily, and TensorFlow only when a conversion runs, so the CLI's ``--help`` stays fast.
 
 >>> from edge_fer.export import export_model
 >>> result = export_model("runs/train/best.keras", ["tflite-int8", "onnx"], data="fer2013/")  # doctest: +SKIP
@@ -23,6 +23,8 @@ _WHERE = {
     "parse_formats": "edge_fer.export.formats",
     "ParityError": "edge_fer.export.parity",
     "ParityReport": "edge_fer.export.parity",
+    "embed_meta": "edge_fer.export.embed",
+    "embed_sidecar": "edge_fer.export.embed",
 }
 
 __all__ = sorted(_WHERE)

@@ -1,8 +1,9 @@
-"""``export_model``: one trained .keras model to every asked format, each with its sidecar and parity proof.
+"""``export_model``: one trained .keras model to every asked format, each with its metadata and parity proof.
 
 Order of work, so a failure leaves nothing half-made: check every input and output path, load the data,
-then per format convert in memory and write the artifact and its sidecar atomically; finally the parity
-report runs each artifact through the runtime's loader and writes ``parity.json``.
+then per format convert in memory, embed the metadata (:mod:`edge_fer.export.embed`) and write the artifact
+and its sidecar atomically; a flip policy, chosen by running the written artifact, is embedded afterwards;
+finally the parity report runs each artifact through the runtime's loader and writes ``parity.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from edge_fer.atomic import check_output, write_bytes, write_json
 from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError
 from edge_fer.export.calibration import Calibration, load_calibration, load_validation
+from edge_fer.export.embed import embed_bytes, embed_meta
 from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
 from edge_fer.export.graph import frozen_function
 from edge_fer.export.onnx import convert_onnx, onnx_facts, quantize_onnx
@@ -114,8 +116,9 @@ def _versions() -> dict[str, str]:
 
 
 def _write_pair(path: Path, blob: bytes, meta: ModelMeta) -> Path:
-    """Sidecar first, then the model, each atomically: a model file never appears without its metadata,
-    and a failed model write takes its new sidecar with it."""
+    """The model with its metadata inside, and the same metadata as a sidecar (for older edge-fer versions).
+    Sidecar first, then the model, each atomically: a failed model write takes its new sidecar with it."""
+    blob = embed_bytes(blob, path.suffix, meta)
     meta_path = write_meta(path, meta)
     try:
         write_bytes(path, blob)
@@ -162,10 +165,12 @@ class _Converter:
 def _add_flip_policies(
     artifacts: list[Artifact], faces: Calibration, budget: float, say: Callable[[str], None]
 ) -> None:
-    """Each artifact's own confidence cut (quantised models are a little less sure than float ones)."""
+    """Each artifact's own confidence cut (quantised models are a little less sure than float ones), written
+    into its sidecar and embedded in the model."""
     for artifact in artifacts:
         clf = load_classifier(artifact.path, threads=1)
         artifact.tta = set_flip_policy(clf, faces.faces, budget, faces.source)
+        embed_meta(artifact.path, clf.meta)
         say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_fer.labels import LABELS
-from edge_fer.metadata import ModelMeta, write_meta
+from edge_fer.metadata import ModelMeta, read_meta, write_meta
+from edge_fer.preprocessing import normalization_of, normalize_faces
 
 
 def synthetic_faces(n_per_label: int = 4, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +52,9 @@ def converted(keras_path: str) -> dict[str, Path]:
     paths["tflite"] = out / "model_f32.tflite"
     paths["tflite"].write_bytes(conv.convert())
 
+    prep = (read_meta(src) or ModelMeta()).preprocessing  # the normalization the model was trained with
     faces, _ = synthetic_faces(6, seed=3)
+    faces = normalize_faces(faces, normalization_of(prep))
 
     def representative():
         for face in faces:
@@ -66,7 +69,7 @@ def converted(keras_path: str) -> dict[str, Path]:
     paths["tflite_int8"] = out / "model_int8.tflite"
     paths["tflite_int8"].write_bytes(conv.convert())
     for key in ("tflite", "tflite_int8"):
-        write_meta(paths[key], ModelMeta(format="tflite"))
+        write_meta(paths[key], ModelMeta(format="tflite", preprocessing=prep))
 
     try:
         import tf2onnx
@@ -81,7 +84,7 @@ def converted(keras_path: str) -> dict[str, Path]:
     tf2onnx.convert.from_function(
         forward, input_signature=forward.input_signature, opset=13, output_path=str(paths["onnx"])
     )
-    write_meta(paths["onnx"], ModelMeta(format="onnx"))
+    write_meta(paths["onnx"], ModelMeta(format="onnx", preprocessing=prep))
     return paths
 
 

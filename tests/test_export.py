@@ -13,9 +13,10 @@ from edge_fer.backends import load_classifier
 from edge_fer.errors import DataError, EdgeFerError, ModelError, OutputExistsError
 from edge_fer.export import FORMATS, ParityError, export_model, get_format, parse_formats
 from edge_fer.export.calibration import load_calibration, stratified_sample
+from edge_fer.export.embed import embed_bytes
 from edge_fer.export.parity import ParityRow, apply_gate
 from edge_fer.labels import LABELS
-from edge_fer.metadata import read_meta
+from edge_fer.metadata import read_embedded_meta, read_meta, read_sidecar
 from edge_fer.training.data import load_split
 
 #: Largest |probability difference| to the Keras model each format may show on the synthetic faces.
@@ -156,6 +157,7 @@ def test_metadata_travels_with_every_artifact(exported, trained_keras):
     for art in exported.artifacts:
         assert art.meta_path == art.path.with_suffix(".json") and art.meta_path.is_file()
         meta = read_meta(art.path)
+        assert meta.to_dict() == read_embedded_meta(art.path).to_dict() == read_sidecar(art.path).to_dict()
         assert meta.format == art.format.name
         assert meta.labels == list(LABELS) and meta.input_shape == [48, 48, 1]
         assert meta.preprocessing == source.preprocessing
@@ -174,7 +176,7 @@ def test_metadata_travels_with_every_artifact(exported, trained_keras):
 def test_runtime_refuses_an_artifact_whose_metadata_it_does_not_understand(exported, tmp_path):
     art = exported.artifacts[0]
     copy = tmp_path / art.path.name
-    copy.write_bytes(art.path.read_bytes())
+    copy.write_bytes(embed_bytes(art.path.read_bytes(), art.path.suffix, None))  # sidecar-only, as before 0.1
     meta = json.loads(art.meta_path.read_text())
     meta["preprocessing"]["color"] = "rgb"
     (tmp_path / art.meta_path.name).write_text(json.dumps(meta))

@@ -99,7 +99,7 @@ def test_precision_probe(monkeypatch) -> None:
     assert precision.choose_precision("edgefer-xs", {}, 8, total_steps=10)["precision"] == "float32"
     monkeypatch.setattr(precision, "candidates", lambda: ["float32", "mixed_bfloat16"])
     times = {"float32": 100.0, "mixed_bfloat16": 60.0}
-    monkeypatch.setattr(precision, "_ms_per_step", lambda policy, *a: times[policy])
+    monkeypatch.setattr(precision, "_time_policies", lambda policies, *a: {p: times[p] for p in policies})
     chosen = precision.choose_precision("edgefer-xs", {}, 8)
     assert chosen["precision"] == "mixed_bfloat16" and chosen["speedup"] == pytest.approx(1.67, abs=0.01)
     times["mixed_bfloat16"] = 95.0  # within timing noise: keep float32

@@ -10,6 +10,7 @@ Every ```python block runs too, on the shared photo and video.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from conftest import FER_DIR, MEDIA_DIR, REPO, SHARED
 README = REPO / "README.md"
 FER = "fer"  # needs the shared FER2013 folders
 MEDIA = "media"  # needs the shared photo and video
+CASES = "cases"  # needs the shared failing cases (../shared/cases)
 RUN = "run"  # needs runs/edgefer-s/best.keras: the shipped Keras model stands in for a trained run
 COMMAND_TIMEOUT_S = 600
 
@@ -54,7 +56,32 @@ DECISIONS: dict[str, Run | Skip] = {
         (MEDIA,), ("frames.jsonl", "annotated.mp4")
     ),
     "edge-fer predict photo.jpg --save-annotated out/": Run((MEDIA,), ("out/photo.jpg",)),
+    "edge-fer predict ../shared/media/woman-with-phone.mp4 --out results/": Run(
+        (MEDIA,),
+        (
+            "results/woman-with-phone.csv",
+            "results/woman-with-phone.summary.json",
+            "results/woman-with-phone.timeline.png",
+        ),
+    ),
     "python -m pytest -q": Skip("the test suite itself"),
+    # Install: runtime only, and headless
+    "python -m pip install .": Skip("installs packages; the tests run in an installed environment"),
+    "edge-fer predict ../shared/media/group-six-faces.jpg": Run((MEDIA,)),
+    'python -m pip install "numpy>=1.24" "typer>=0.12" "rich>=13" "ai-edge-litert>=1.2" '
+    '"opencv-python-headless>=4.8"': Skip("installs packages (the headless OpenCV) into the environment"),
+    "python -m pip install --no-deps .": Skip("installs packages; the tests run in an installed environment"),
+    # Recordings
+    "edge-fer predict ../shared/cases ../shared/media --recursive --out archive/ --save-annotated archive/": Run(
+        (MEDIA, CASES),
+        (
+            "archive/predictions.csv",
+            "archive/woman-with-phone.csv",
+            "archive/vfr-40frames.summary.json",
+            "archive/truncated-half.timeline.png",
+            "archive/woman-with-phone.annotated.mp4",
+        ),
+    ),
     # Train
     "edge-fer data check ../shared/datasets/fer2013/train": Run((FER,)),
     "edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-s --out runs/edgefer-s --epochs 40 "
@@ -164,7 +191,7 @@ def _param(command: str):
     if isinstance(decision, Skip):
         return pytest.param(command, marks=pytest.mark.skip(reason=decision.reason), id=command[:80])
     marks = []
-    if decision is not None and {FER, MEDIA} & set(decision.needs):
+    if decision is not None and {FER, MEDIA, CASES} & set(decision.needs):
         marks.append(pytest.mark.shared)
     if decision is not None and decision.slow:
         marks.append(pytest.mark.slow)
@@ -177,6 +204,8 @@ def _workspace(root: Path, needs: tuple[str, ...]) -> Path:
         pytest.skip(f"shared FER2013 not found at {FER_DIR} (set EDGE_FER_SHARED)")
     if MEDIA in needs and not (MEDIA_DIR / "group-six-faces.jpg").is_file():
         pytest.skip(f"shared media not found at {MEDIA_DIR} (set EDGE_FER_SHARED)")
+    if CASES in needs and not (SHARED / "cases" / "vfr-40frames.mp4").is_file():
+        pytest.skip(f"shared cases not found at {SHARED / 'cases'} (set EDGE_FER_SHARED)")
     work = root / "edge-fer"
     work.mkdir()
     (work / "assets").symlink_to(REPO / "assets", target_is_directory=True)
@@ -212,10 +241,14 @@ def test_readme_command_runs_as_written(command: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=[f"python-block-{i}" for i in range(len(PYTHON_BLOCKS))])
-def test_readme_python_runs_as_written(code: str, tmp_path: Path) -> None:
-    """The Python API examples, on the shared photo and video (as ``photo.jpg`` and ``video.mp4``)."""
+def test_readme_python_runs_as_written(tmp_path: Path) -> None:
+    """The Python examples, in order as one session (a later block uses an earlier one's ``rec``), on the shared
+    photo and video (as ``photo.jpg`` and ``video.mp4``). Lines the README marks "needs pandas" (not an
+    edge-fer dependency) run where pandas is installed."""
     work = _workspace(tmp_path, (MEDIA,))
+    code = "\n".join(PYTHON_BLOCKS)
+    if importlib.util.find_spec("pandas") is None:
+        code = "\n".join(line for line in code.splitlines() if "needs pandas" not in line)
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
     )

@@ -584,8 +584,37 @@ def test_ctrl_c_in_webcam_ends_with_the_summary_and_whole_outputs(cli, model, tm
     lines = tmp_path / "f.jsonl"
     code, _, err = cli("webcam", "--source", "0", "--headless", "--model", model, "--json-out", lines)
     assert code == 0, err
-    assert "2 frames" in err and "interrupted" in err
+    assert "2 frames" in err and "stopped by Ctrl-C" in err
     assert [json.loads(line)["frame"] for line in lines.read_text().splitlines()] == [0, 1]
+
+
+def test_ctrl_c_in_webcam_on_a_file_exits_130_and_leaves_nothing(cli, model, tmp_path, monkeypatch) -> None:
+    """A file is not a live source: stopping it early is an interruption (README: exit 130, no partial output)."""
+    video = write_video(tmp_path / "in.mp4", n=6)
+    reads = {"n": 0}
+    real_capture = cv2.VideoCapture
+
+    class InterruptedCapture:
+        """A real capture whose fourth read raises KeyboardInterrupt (delegates, not a subclass of OpenCV's type)."""
+
+        def __init__(self, *args):
+            self.cap = real_capture(*args)
+
+        def read(self, *args):
+            reads["n"] += 1
+            if reads["n"] == 4:
+                raise KeyboardInterrupt
+            return self.cap.read(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", InterruptedCapture)
+    lines, out = tmp_path / "f.jsonl", tmp_path / "o.mp4"
+    args = ["--headless", "--model", model, "--json-out", lines, "--output", out]
+    code, _, err = cli("webcam", "--source", video, *args)
+    one_line(code, err, "interrupted", exit_code=130)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 # ---------------------------------------------------------------- faults: SIGTERM in training, interrupted export

@@ -190,7 +190,8 @@ def test_webcam_on_the_shared_video(cli, model, media_dir, tmp_path) -> None:
     rows = [json.loads(line) for line in lines.read_text().splitlines()]
     assert len(rows) == 115 and [r["frame"] for r in rows] == list(range(115))
     assert all(set(r) == {"frame", "time_s", "faces"} for r in rows)
-    assert rows[-1]["time_s"] == pytest.approx(114 / 24.7, abs=0.05)
+    # Media time from the container's timestamps (25 fps), not 114 / its average rate 24.7.
+    assert rows[-1]["time_s"] == pytest.approx(4.56, abs=1e-4)
     with_face = [r for r in rows if r["faces"]]
     assert len(with_face) >= 0.9 * 115
     for r in with_face:
@@ -253,13 +254,14 @@ def test_predict_table_counts_faces_in_english() -> None:
 
     from rich.console import Console
 
-    from edge_fer.cli.runtime_cmds import _faces_table
+    from edge_fer.cli.runtime_cmds import _image_table
+    from edge_fer.predict import ImageResult
     from edge_fer.recognizer import Face
 
     face = Face((1, 2, 30, 40), "happy", 0.7, {"happy": 0.7, "sad": 0.2, "angry": 0.1})
     console = Console(width=100, file=io.StringIO(), record=True)
-    console.print(_faces_table("a.jpg (64x64)", [face]))
-    console.print(_faces_table("b.jpg (64x64)", [face, face]))
+    console.print(_image_table(ImageResult(Path("a.jpg"), [face], 64, 64)))
+    console.print(_image_table(ImageResult(Path("b.jpg"), [face, face], 64, 64)))
     text = console.export_text()
     assert "a.jpg (64x64): 1 face " in text and "b.jpg (64x64): 2 faces" in text
     assert "happy" in text and "70%" in text and "1,2,30,40" in text and "sad 20%" in text

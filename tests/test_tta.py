@@ -12,7 +12,7 @@ from runtime_models import converted, synthetic_faces
 
 from edge_fer.backends import load_classifier
 from edge_fer.errors import EdgeFerError, ModelError
-from edge_fer.metadata import ModelMeta, read_meta, write_meta
+from edge_fer.metadata import ModelMeta, read_meta, read_sidecar, write_meta
 from edge_fer.tta import FlipTTA, flip_threshold, set_flip_policy, tta_description, with_tta
 
 
@@ -151,7 +151,8 @@ def test_export_flip_budget_gives_each_artifact_its_own_cut(cli, trained_keras, 
     assert code == 0, err
     for art in json.loads(out)["artifacts"]:
         assert art["tta"]["budget"] == 0.3
-        assert read_meta(art["path"]).extra["tta"] == art["tta"]
+        assert read_meta(art["path"]).extra["tta"] == art["tta"]  # embedded in the model...
+        assert read_sidecar(art["path"]).extra["tta"] == art["tta"]  # ...and in its sidecar
         assert 0 < art["tta"]["below_confidence"] <= 1
 
 

@@ -226,6 +226,7 @@ def _extend_cosine(run_dir: Path, state: Any, epochs: int) -> None:
 def _load_training_model(path: Path) -> tuple[Any, Any]:
     import keras
 
+    import edge_fer.training.normalization
     import edge_fer.training.zoo.layers  # noqa: F401  (registers custom layers for loading)
 
     model = keras.models.load_model(path)

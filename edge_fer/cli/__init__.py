@@ -17,7 +17,19 @@ import typer
 
 from edge_fer.cli import app_state
 from edge_fer.cli.help_format import hide_flag_types
-from edge_fer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EdgeFerError
+from edge_fer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, EdgeFerError
+
+#: Top-level modules only the ``train`` extra installs (pyproject.toml): a command that imports one needs it.
+#: Keyed by import name; the value is the distribution name pip knows.
+TRAIN_EXTRA_MODULES = {
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "tf_keras": "tf-keras",
+    "tf2onnx": "tf2onnx",
+    "onnx": "onnx",
+    "sklearn": "scikit-learn",
+    "matplotlib": "matplotlib",
+}
 
 hide_flag_types()
 
@@ -97,6 +109,9 @@ def main() -> None:
             raise
         _fail("interrupted", EXIT_INTERRUPTED, interrupt)
     except Exception as exc:
+        needs = _missing_extra(exc)
+        if needs is not None:
+            _fail(needs, EXIT_USER, exc)
         _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_INTERNAL, exc)
     finally:
         if previous is not None:
@@ -111,6 +126,17 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """One line naming the extra to install when ``exc`` comes from importing a module only it provides."""
+    missing = _cause(exc, ModuleNotFoundError)
+    module = (getattr(missing, "name", None) or "").split(".")[0]
+    if module not in TRAIN_EXTRA_MODULES:
+        return None
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    command = f"`edge-fer {words[0]}`" if words else "this command"
+    return f"{command} needs {TRAIN_EXTRA_MODULES[module]} (the train extra): pip install 'edge-fer[train]'"
 
 
 def _fail(message: str, code: int, exc: BaseException) -> None:

@@ -17,7 +17,9 @@ out = make_console()
 
 
 def export_cmd(
-    model: Annotated[Path, typer.Argument(help="A trained .keras model (e.g. runs/train/best.keras).")],
+    model: Annotated[
+        Path, typer.Argument(help="A trained .keras model (e.g. runs/train/best.keras); with --embed-only an artifact.")
+    ],
     int8: Annotated[
         bool, typer.Option("--int8", help="Full-integer int8 TFLite (the common case); adds to --formats.")
     ] = False,
@@ -55,13 +57,27 @@ def export_cmd(
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing artifacts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of the table.")] = False,
+    embed_only: Annotated[
+        bool,
+        typer.Option(
+            "--embed-only",
+            help="MODEL is an exported .tflite/.onnx: copy its sidecar JSON into it (weights untouched, checked) "
+            "and stop.",
+        ),
+    ] = False,
 ) -> None:
     """Export to TFLite (fp32/fp16/dynamic/int8) and ONNX (float/int8), then prove each artifact against Keras.
 
-    Writes <out>/<name>_<tag>.<tflite|onnx>, a sidecar <name>_<tag>.json for each, and parity.json.
+    Writes <out>/<name>_<tag>.<tflite|onnx> with its metadata inside, the same as a sidecar <name>_<tag>.json,
+    and parity.json.
 
     Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
     """
+    if embed_only:
+        if formats or int8 or data or val or flip_budget is not None or name:
+            raise EdgeFerError("--embed-only rewrites an existing artifact's metadata: drop the export options")
+        _embed_only(model)
+        return
     from edge_fer.export.exporter import export_model
     from edge_fer.export.parity import render_table
 
@@ -107,6 +123,13 @@ def export_cmd(
             console.print(f"[yellow]note:[/yellow] {note}")
         out.print(f"artifacts in {result.out_dir}, parity report {result.parity_path}", soft_wrap=True)
     result.parity.check(result.parity_path)
+
+
+def _embed_only(model: Path) -> None:
+    from edge_fer.export.embed import embed_sidecar
+
+    meta = embed_sidecar(model)
+    out.print(f"{model}: metadata embedded ({meta.format or model.suffix}, {len(meta.labels)} labels)", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

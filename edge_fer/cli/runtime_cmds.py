@@ -20,7 +20,9 @@ from edge_fer.tracking import DEFAULT_SMOOTHING
 from edge_fer.wording import counted
 
 if TYPE_CHECKING:
-    from edge_fer.recognizer import EmotionRecognizer, Face
+    from edge_fer.archive import ImageTable, MediaItem
+    from edge_fer.predict import ImageResult
+    from edge_fer.recognizer import EmotionRecognizer
 
 console = make_console(stderr=True, highlight=False)
 out = make_console(highlight=False)
@@ -74,12 +76,13 @@ def _recognizer(
     )
 
 
-def _faces_table(where: str, faces: list[Face]) -> Table:
-    """One row per face: its emotion and score, box and the runner-up emotion."""
-    table = Table(title=escape(f"{where}: {counted(len(faces), 'face')}"))
+def _image_table(result: ImageResult) -> Table:
+    """One row per face of an image: its emotion and score, box and the runner-up emotion."""
+    where = f"{result.image} ({result.width}x{result.height})"
+    table = Table(title=escape(f"{where}: {counted(len(result.faces), 'face')}"))
     for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
-    for i, face in enumerate(faces, 1):
+    for i, face in enumerate(result.faces, 1):
         second = sorted(face.probs.items(), key=lambda kv: -kv[1])[1:2]
         runner = f"{second[0][0]} {second[0][1]:.0%}" if second else ""
         table.add_row(str(i), face.label, f"{face.score:.0%}", ",".join(map(str, face.box)), runner)
@@ -87,16 +90,34 @@ def _faces_table(where: str, faces: list[Face]) -> Table:
 
 
 def predict_cmd(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line on stdout.")] = False,
-    save_annotated: Annotated[
-        Path | None, typer.Option("--save-annotated", help="Folder for annotated copies of the images.")
+    inputs: Annotated[list[Path], typer.Argument(help="Images, videos and/or folders of them.", show_default=False)],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the tables: per video <stem>.csv, .summary.json, .timeline.png; images: predictions.csv.",
+        ),
     ] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also take files in subfolders.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image (per video: its summary) per line on stdout.")
+    ] = False,
+    save_annotated: Annotated[
+        Path | None, typer.Option("--save-annotated", help="Folder for annotated copies of the images and videos.")
+    ] = None,
+    smoothing: Annotated[
+        int, typer.Option(min=0, help="Videos: average each face's probabilities over N frames; 0 (default) = off.")
+    ] = 0,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Videos: stop after N frames.")] = None,
     model: ModelOpt = None,
     detector: Annotated[
-        DetectorKind,
-        typer.Option(help="auto: short- and full-range merged (tiles for big photos); short: close faces; full: far."),
-    ] = DetectorKind.auto,
+        DetectorKind | None,
+        typer.Option(
+            help="auto: short- and full-range merged (tiles for big photos; default for images); short: close faces "
+            "(default for videos); full: far.",
+            show_default=False,
+        ),
+    ] = None,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
     min_face: MinFaceOpt = DEFAULT_MIN_FACE,
@@ -105,26 +126,95 @@ def predict_cmd(
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
 ) -> None:
-    """Faces and their emotions in images. An image without a face gives an empty list, not an error."""
-    from edge_fer.predict import predict_images
+    """Faces and their emotions in images and videos. An image without a face gives an empty list, not an error.
 
-    rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta)
-    total = n_images = 0
-    for result in predict_images(rec, inputs, save_annotated=save_annotated, force=force):
-        n_images += 1
-        total += len(result.faces)
-        if as_json:
-            print(json.dumps(result.to_dict()), flush=True)
-            continue
-        where = f"{result.image} ({result.width}x{result.height})"
-        if result.faces:
-            out.print(_faces_table(where, result.faces))
-        else:
-            out.print(f"{where}: no faces found", markup=False)
-        if result.annotated is not None:
-            out.print(f"annotated: {result.annotated}", markup=False)
+    With --out, a rerun skips the videos already finished there (--force redoes them).
+    """
+    from edge_fer.analysis import AnalysisSettings
+    from edge_fer.archive import collect_media
+    from edge_fer.errors import EdgeFerError
+
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise EdgeFerError(f"--out {out_dir}: is a file, not a folder")
+    items = collect_media(inputs, recursive=recursive, exclude=out_dir)
+    images = [i for i in items if i.kind == "image"]
+    videos = [i for i in items if i.kind == "video"]
+    settings = AnalysisSettings(
+        model=str(model) if model is not None else None,
+        backend=backend.value,
+        detector=(detector or DetectorKind.short).value,
+        conf=conf,
+        margin=margin,
+        min_face=min_face,
+        smoothing=smoothing,
+        tta=tta.value,
+        threads=threads,
+        max_frames=max_frames,
+        annotate=save_annotated is not None,
+    )
+    video_run = None
+    if videos:  # checked first: a refusal (outputs made with other settings) comes before any work
+        from edge_fer.cli.video_progress import VideoRun
+
+        video_run = VideoRun(videos, settings, out_dir, save_annotated, force)
+    n_faces = 0
+    if images:
+        rec = _recognizer(model, detector or DetectorKind.auto, backend, threads, margin, min_face, conf, tta)
+        n_faces = _predict_images(rec, images, as_json, save_annotated, out_dir, force)
+    done = skipped = 0
+    if video_run is not None:
+        done, skipped = video_run.run(as_json, out, console)
     if not as_json:
-        console.print(f"{counted(n_images, 'image')}, {counted(total, 'face')}")
+        parts = [f"{counted(len(images), 'image')}, {counted(n_faces, 'face')}"] if images else []
+        if videos:
+            parts.append(f"{counted(done, 'video')} analysed")
+            if skipped:
+                parts.append(f"{skipped} finished already (skipped)")
+        console.print("; ".join(parts))
+
+
+def _predict_images(
+    rec: EmotionRecognizer,
+    images: list[MediaItem],
+    as_json: bool,
+    save_annotated: Path | None,
+    out_dir: Path | None,
+    force: bool,
+) -> int:
+    """Print each image's faces (table or JSON); with ``out_dir``, also write predictions.csv. Returns faces."""
+    from edge_fer.archive import IMAGES_CSV, ImageTable
+    from edge_fer.predict import predict_image_items
+
+    table = ImageTable(list(rec.labels)) if out_dir is not None else None
+    total = 0
+    # In an --out archive the annotated copies are ours: a rerun redoes the images and rewrites them.
+    items = [(i.path, i.explicit) for i in images]
+    with progress("images", len(items), quiet=as_json or len(items) <= 1, console=console) as step:
+        for result in predict_image_items(rec, items, save_annotated, force=force or out_dir is not None):
+            step()
+            total += _show_image(result, table, as_json)
+    if table is not None and out_dir is not None:
+        path = table.write(out_dir / IMAGES_CSV)
+        if not as_json:
+            out.print(f"images: {path}", markup=False)
+    return total
+
+
+def _show_image(result: ImageResult, table: ImageTable | None, as_json: bool) -> int:
+    """Print one image's faces (a table, or its JSON line) and add them to ``table``; returns the faces."""
+    total = len(result.faces)
+    if table is not None:
+        table.add(result)
+    if as_json:
+        print(json.dumps(result.to_dict()), flush=True)
+        return total
+    if result.faces:
+        out.print(_image_table(result))
+    else:
+        out.print(f"{result.image} ({result.width}x{result.height}): no faces found", markup=False)
+    if result.annotated is not None:
+        out.print(f"annotated: {result.annotated}", markup=False)
+    return total
 
 
 def webcam_cmd(
