@@ -141,3 +141,27 @@ def test_card_command_reproduces_a_fine_tune_on_normalized_faces() -> None:
     line = command_line({**config, "init_from": "assets/edgefer-s.keras", "augment": aug})
     assert "--init-from assets/edgefer-s.keras" in line and "--noise 0" in line and "--normalize" not in line
     assert "--normalize none" in command_line({**config, "normalize": "none", "augment": AugmentConfig().to_dict()})
+
+
+def test_a_mixed_precision_run_leaves_the_global_policy_as_it_was(tiny_fer, tmp_path):
+    import keras
+
+    from edge_fer.training.train import TrainConfig, train
+
+    narrow = {"widths": [8, 8, 8, 8], "depths": [1, 1, 1, 1]}
+    cfg = TrainConfig(
+        data=str(tiny_fer),
+        out=str(tmp_path / "r"),
+        arch="edgefer-xs",
+        arch_kwargs=narrow,
+        epochs=1,
+        batch_size=32,
+        precision="mixed_bfloat16",
+        recalibrate_bn=False,
+    )
+    result = train(cfg, verbose=0)
+    assert result.summary["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    best = keras.models.load_model(tmp_path / "r" / "best.keras", compile=False)  # saved as plain float32
+    assert {layer.dtype_policy.name for layer in best._flatten_layers()} == {"float32"}
+    assert best.predict(np.zeros((1, 48, 48, 1), "float32"), verbose=0).dtype == np.float32

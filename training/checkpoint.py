@@ -20,6 +20,7 @@ import keras
 from edge_fer.atomic import atomic_path, write_json, write_text
 from edge_fer.errors import DataError
 from edge_fer.metadata import ModelMeta, write_meta
+from edge_fer.training.precision import float32_model
 
 STATE_FILE = "state.json"
 BEST_MODEL = "best.keras"
@@ -152,7 +153,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         value = logs.get(self.monitor, math.nan)
         if self._improved(value):
             with atomic_path(self.run_dir / BEST_MODEL) as tmp:
-                self.core.save(tmp)
+                float32_model(self.core).save(tmp)
             self.meta.extra.update(
                 {"best_epoch": epoch + 1, self.monitor: value, "val_accuracy": logs.get("val_accuracy")}
             )

@@ -8,8 +8,10 @@ steps of the run's own network and batch under each candidate and keeps the fast
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,39 @@ def choose_precision(
         best, speedup = "float32", 1.0
     log.info("precision: %s (ms per step %s; %.2fx float32)", best, times, speedup)
     return {"precision": best, "ms_per_step": times, "speedup": round(speedup, 2)}
+
+
+@contextlib.contextmanager
+def restored_policy() -> Iterator[None]:
+    """Put Keras' global dtype policy back as it was after the block: a run's mixed policy must not leak into
+    whatever the process builds next (another run, an export, a test)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _float32_config(config: Any) -> Any:
+    """``config`` with every layer's dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config.get("config", {}), "name": "float32"}}
+        return {k: _float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(v) for v in config]
+    return config
+
+
+def float32_model(model: Any) -> Any:
+    """``model`` itself when it computes in float32, else a float32 copy with the same weights: what a mixed
+    precision run saves as its best model, so export and every backend get an ordinary float32 network."""
+    import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in model._flatten_layers()):
+        return model
+    copy = model.__class__.from_config(_float32_config(model.get_config()))
+    copy.set_weights([np.asarray(keras.ops.convert_to_numpy(w), "float32") for w in model.weights])
+    return copy

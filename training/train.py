@@ -280,7 +280,10 @@ def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> 
     for stale in (run_dir / "ckpt").glob("*.keras") if (run_dir / "ckpt").is_dir() else []:
         stale.unlink()
     state = RunState(config=asdict(cfg))
-    return _run(run_dir, state, verbose=verbose)
+    from edge_fer.training.precision import restored_policy
+
+    with restored_policy():
+        return _run(run_dir, state, verbose=verbose)
 
 
 def resume(
@@ -301,7 +304,10 @@ def resume(
         state.config["epochs"] = epochs
         state.save(run_dir)
     state.config["time_budget_s"] = time_budget_s
-    return _run(run_dir, state, verbose=verbose)
+    from edge_fer.training.precision import restored_policy
+
+    with restored_policy():
+        return _run(run_dir, state, verbose=verbose)
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
