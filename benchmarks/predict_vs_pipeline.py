@@ -38,10 +38,11 @@ def main() -> int:
 
     from edge_fer.analysis import AnalysisSettings, analyze_video_to
     from edge_fer.pipeline_bench import bench_pipeline
+    from edge_fer.recognizer import recognizer_for
 
     cv2.setNumThreads(1)
     settings = AnalysisSettings(threads=1)
-    rec = settings.recognizer()
+    rec = recognizer_for(settings)
     predict_fps, pipeline_fps, predict_cpu_fps, pipeline_cpu_fps = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats + 1):

@@ -25,15 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import cv2
 import numpy as np
 
 from edge_fer import __version__
 from edge_fer.atomic import atomic_path, write_json, write_text
+from edge_fer.detectors import DEFAULT_MIN_FACE
 from edge_fer.drawing import draw_faces
 from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN
-from edge_fer.recognizer import DEFAULT_MIN_FACE
 from edge_fer.sources import VideoSource
 from edge_fer.video_writer import TimedWriter
 from edge_fer.wording import counted
@@ -402,29 +401,6 @@ class AnalysisSettings:
     annotate: bool = False
     timeline: bool = True
 
-    def recognizer(self) -> EmotionRecognizer:
-        """A recognizer for these settings (loads the models: make one per worker, not per video).
-
-        ``threads`` also caps OpenCV's own threads in this process (video decoding, resizing), as ``bench
-        --pipeline`` does: on a busy or small CPU, FFmpeg's decoding threads otherwise fight the models
-        for the cores (one thread decodes this project's test video at 0.8 ms a frame, several at 1.6-10).
-        """
-        from edge_fer.recognizer import EmotionRecognizer
-
-        if self.threads is not None:
-            cv2.setNumThreads(self.threads)
-        return EmotionRecognizer(
-            model=self.model,
-            detector=self.detector,
-            backend=self.backend,
-            threads=self.threads,
-            margin=self.margin,
-            min_face=self.min_face,
-            smoothing=self.smoothing,
-            conf=self.conf,
-            tta=self.tta,
-        )
-
     def recorded(self, recognizer: EmotionRecognizer) -> dict[str, Any]:
         """The settings as a summary records them (see :func:`recorded_settings`), plus ``max_frames``."""
         out = recorded_settings(recognizer, self.conf)
@@ -447,9 +423,9 @@ def analyze_video_to(
     path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     settings: AnalysisSettings,
+    recognizer: EmotionRecognizer,
     *,
     stem: str | None = None,
-    recognizer: EmotionRecognizer | None = None,
     progress: ProgressFn | None = None,
     source_name: str | None = None,
     annotated_dir: str | os.PathLike[str] | None = None,
@@ -459,7 +435,8 @@ def analyze_video_to(
     Each file is written under a temporary name and renamed when whole; the summary goes last, so a
     complete summary means complete outputs, and an interrupted call (Ctrl-C, a killed worker) leaves no
     partial file. Existing files are overwritten: deciding whether to redo a video is the caller's job
-    (see :mod:`edge_fer.archive`). ``recognizer``: reuse one made from ``settings`` across videos.
+    (see :mod:`edge_fer.archive`). ``recognizer``: one made from ``settings`` by
+    :func:`edge_fer.recognizer.recognizer_for`, reused across videos.
     ``annotated_dir``: where the annotated video goes when ``settings.annotate`` (default ``out_dir``);
     the summary lists every output relative to ``out_dir``.
     """
@@ -468,7 +445,7 @@ def analyze_video_to(
     paths = output_paths(out_dir, stem)
     if annotated_dir is not None:
         paths["annotated"] = output_paths(annotated_dir, stem)["annotated"]
-    rec = recognizer if recognizer is not None else settings.recognizer()
+    rec = recognizer
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     annotated_ctx = atomic_path(paths["annotated"]) if settings.annotate else contextlib.nullcontext(None)
     with annotated_ctx as annotated:

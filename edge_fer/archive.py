@@ -10,6 +10,10 @@ Resuming: every file is written atomically and the summary last, so a video whos
 the same settings and lists outputs that all exist is finished and skipped on a rerun; anything else of
 ours (an interrupted run's leftovers) is redone. A finished video made with *other* settings is refused
 before any work (exit 2) unless ``force``, which redoes everything.
+
+Engines: ``local`` analyses the videos one after another in this process (:func:`run_videos`); ``ray`` hands
+them to a pool of Ray workers, on this machine or a cluster (:mod:`edge_fer.ray_engine`), with the same files
+as a result. :func:`run_archive` picks one; :func:`analyze_archive` is the whole run for Python users.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import csv
 import io
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,11 +39,14 @@ from edge_fer.analysis import (
     wanted_outputs,
 )
 from edge_fer.atomic import write_text
+from edge_fer.choices import Engine
 from edge_fer.errors import EXIT_INTERRUPTED, EdgeFerError, OutputExistsError, SourceError
+from edge_fer.recognizer import recognizer_for
 from edge_fer.sources import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from edge_fer.predict import ImageResult
+    from edge_fer.ray_engine import JobResult, WorkerStatus
     from edge_fer.recognizer import EmotionRecognizer
 
 log = logging.getLogger(__name__)
@@ -143,11 +151,14 @@ def _settings_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 @dataclass
 class VideoOutcome:
-    """One video of an archive run: its summary (None if it was skipped as done already)."""
+    """One video of an archive run: its summary (None if it was skipped as done already, or failed: then
+    ``error`` says why in one line); ``seconds``: wall time of its analysis."""
 
     item: MediaItem
     summary: VideoSummary | None
     skipped: bool = False
+    error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -200,6 +211,7 @@ def run_videos(
         else:
             if hooks.video_started:
                 hooks.video_started(item)
+            start = time.perf_counter()
             try:
                 summary = analyze_video_to(
                     item.path,
@@ -214,6 +226,7 @@ def run_videos(
                 if item.explicit:
                     raise
                 log.warning("skipped %s", exc)
+                yield VideoOutcome(item, None, error=str(exc))
                 continue
             except KeyboardInterrupt:
                 kept = f"{done} video{'s' * (done != 1)} finished this run kept" if done else "nothing finished"
@@ -221,11 +234,151 @@ def run_videos(
                     f"interrupted in {item.path} ({kept}; it left no partial file): rerun the same command to "
                     "continue, finished videos are skipped"
                 ) from None
-            outcome = VideoOutcome(item, summary)
+            outcome = VideoOutcome(item, summary, seconds=time.perf_counter() - start)
             done += 1
         if hooks.video_done:
             hooks.video_done(outcome)
         yield outcome
+
+
+def run_archive(
+    plan: list[tuple[MediaItem, bool]],
+    out_dir: Path,
+    settings: AnalysisSettings,
+    recognizer: EmotionRecognizer,
+    hooks: ArchiveHooks | None = None,
+    annotated_dir: str | os.PathLike[str] | None = None,
+    *,
+    engine: Engine | str = Engine.local,
+    ray_address: str | None = None,
+    workers: int | None = None,
+) -> Iterator[VideoOutcome]:
+    """:func:`run_videos` on the chosen engine: ``local`` (this process) or ``ray`` (Ray workers; see
+    :mod:`edge_fer.ray_engine`; ``ray_address``: a cluster's address, default a local instance; ``workers``:
+    how many). The same files either way. On Ray, videos run in parallel and end in any order, the
+    ``video_started`` hook is not called, and every failing video is reported (``error``) while the
+    others go on; a file named on the command line that cannot be read is still an error, raised once the
+    others have finished; ``frames`` is called with all workers' frames so far (total None) about once a
+    second. Ctrl-C raises :class:`ArchiveInterrupted`, leaving no partial file."""
+    engine = Engine(engine)
+    if engine is Engine.local:
+        if ray_address is not None or workers is not None:
+            raise EdgeFerError("--ray-address and --workers apply to --engine ray only")
+        yield from run_videos(plan, out_dir, settings, recognizer, hooks, annotated_dir)
+    else:
+        yield from _run_on_ray(plan, out_dir, settings, recognizer, hooks, annotated_dir, ray_address, workers)
+
+
+def _run_on_ray(
+    plan: list[tuple[MediaItem, bool]],
+    out_dir: Path,
+    settings: AnalysisSettings,
+    recognizer: EmotionRecognizer,
+    hooks: ArchiveHooks | None,
+    annotated_dir: str | os.PathLike[str] | None,
+    address: str | None,
+    workers: int | None,
+) -> Iterator[VideoOutcome]:
+    from edge_fer.ray_engine import RayVideoEngine, VideoJob
+
+    hooks = hooks or ArchiveHooks()
+    todo = [(k, item) for k, (item, redo) in enumerate(plan) if redo]
+    for item, redo in plan:
+        if not redo:
+            outcome = VideoOutcome(item, None, skipped=True)
+            if hooks.video_done:
+                hooks.video_done(outcome)
+            yield outcome
+    if not todo:
+        return  # nothing to do: Ray is not even started
+    items = dict(todo)
+    jobs = [VideoJob(k, str(item.path.resolve()), item.name, str(item.path)) for k, item in todo]
+    done, named_failure = 0, None
+    frames = {"finished": 0, "shown": 0}
+
+    def show_frames(statuses: list[WorkerStatus]) -> None:  # all workers' frames: the total never goes back
+        now = frames["finished"] + sum(s.frames for s in statuses if s.video is not None)
+        frames["shown"] = max(frames["shown"], now)
+        if hooks.frames:
+            hooks.frames(frames["shown"], None)
+
+    try:
+        with RayVideoEngine(settings, out_dir, address=address, workers=workers, annotated_dir=annotated_dir) as pool:
+            pool.start(len(jobs), settings.recorded(recognizer))
+            for result in pool.run(jobs, poll=show_frames if hooks.frames else None):
+                outcome = _ray_outcome(items[result.key], result)
+                if outcome.error is not None and result.kind == "source" and outcome.item.explicit:
+                    named_failure = named_failure or outcome.error
+                done += outcome.error is None
+                frames["finished"] += outcome.summary.frames_read if outcome.summary is not None else 0
+                show_frames([])
+                if hooks.video_done:
+                    hooks.video_done(outcome)
+                yield outcome
+    except KeyboardInterrupt:
+        kept = f"{done} video{'s' * (done != 1)} finished this run kept" if done else "nothing finished"
+        raise ArchiveInterrupted(
+            f"interrupted on Ray ({kept}; the videos in progress left no partial file): rerun the same command "
+            "to continue, finished videos are skipped"
+        ) from None
+    if named_failure is not None:
+        raise SourceError(named_failure)
+
+
+def _ray_outcome(item: MediaItem, result: JobResult) -> VideoOutcome:
+    """A worker's result as the local engine's outcome; a failure is logged as the local engine logs it."""
+    if result.error is None:
+        return VideoOutcome(item, result.summary, seconds=result.seconds)
+    if not (result.kind == "source" and item.explicit):
+        log.warning("skipped %s" if result.kind == "source" else "failed: %s", result.error)
+    return VideoOutcome(item, None, error=result.error)
+
+
+@dataclass
+class ArchiveReport:
+    """What :func:`analyze_archive` did, one outcome per video: analysed, skipped (finished already), failed."""
+
+    outcomes: list[VideoOutcome]
+
+    @property
+    def analysed(self) -> list[VideoOutcome]:
+        return [o for o in self.outcomes if o.summary is not None]
+
+    @property
+    def skipped(self) -> list[VideoOutcome]:
+        return [o for o in self.outcomes if o.skipped]
+
+    @property
+    def failed(self) -> list[VideoOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+
+def analyze_archive(
+    inputs: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    settings: AnalysisSettings | None = None,
+    *,
+    engine: Engine | str = Engine.local,
+    ray_address: str | None = None,
+    workers: int | None = None,
+    recursive: bool = False,
+    force: bool = False,
+    hooks: ArchiveHooks | None = None,
+    annotated_dir: str | os.PathLike[str] | None = None,
+) -> ArchiveReport:
+    """The videos among ``inputs`` (files and folders; images are left out) analysed into ``out_dir``, resumably,
+    on ``engine`` (``"local"`` or ``"ray"``): what ``edge-fer predict ... --out DIR [--engine ray]`` does for
+    videos. Raises OutputExistsError before any work for a video finished there with other settings (unless
+    ``force``), SourceError for a named file that cannot be read, ArchiveInterrupted on Ctrl-C."""
+    settings = settings or AnalysisSettings()
+    out = Path(out_dir)
+    videos = [i for i in collect_media(inputs, recursive=recursive, exclude=out) if i.kind == "video"]
+    recognizer = recognizer_for(settings)
+    plan = plan_videos(videos, out, settings, recognizer, force)
+    outcomes = run_archive(
+        plan, out, settings, recognizer, hooks, annotated_dir, engine=engine, ray_address=ray_address, workers=workers
+    )
+    return ArchiveReport(list(outcomes))
 
 
 # ------------------------------------------------------------------------------------------ images

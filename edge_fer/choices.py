@@ -28,3 +28,10 @@ class TTA(str, Enum):
     model = "model"  # the model's own policy from its metadata (none if it has none)
     none = "none"  # the bare model
     flip = "flip"  # always average with the mirrored face
+
+
+class Engine(str, Enum):
+    """Where an archive's videos are analysed (``predict --out DIR --engine``)."""
+
+    local = "local"  # in this process, one after another
+    ray = "ray"  # on Ray workers: a local Ray instance, or a cluster (--ray-address)

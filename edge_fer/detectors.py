@@ -26,6 +26,8 @@ __all__ = ["BlazeFace", "DetectorKind", "FaceDetector", "TiledDetector", "create
 #: Default detection confidence per model. MediaPipe uses 0.5; short-range at 0.5 fires on blurred lights
 #: and watermarks (0.49-0.56 on the test video, where the real face scores 0.70+), full-range does not.
 DEFAULT_CONF = {"short": 0.6, "full": 0.5}
+#: Faces smaller than this (box side, pixels) are skipped by default: too few pixels for an emotion.
+DEFAULT_MIN_FACE = 20
 #: IoU above which two detections are merged by weighted NMS (MediaPipe's value).
 DEFAULT_NMS_IOU = 0.3
 #: Sigmoid inputs are clipped here (MediaPipe uses 100, which overflows float32 in exp).

@@ -4,11 +4,13 @@ chart beside the box, and the frame rate. Draws in place (no copy of the frame).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from edge_fer.recognizer import Face
+if TYPE_CHECKING:
+    from edge_fer.recognizer import Face
 
 #: BGR colour per label; unknown labels get grey.
 COLORS: dict[str, tuple[int, int, int]] = {

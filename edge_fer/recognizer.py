@@ -27,7 +27,7 @@ import numpy as np
 
 from edge_fer.backends import Classifier, load_classifier
 from edge_fer.choices import DetectorKind
-from edge_fer.detectors import FaceDetector, create_detector
+from edge_fer.detectors import DEFAULT_MIN_FACE, FaceDetector, create_detector
 from edge_fer.errors import EdgeFerError
 from edge_fer.preprocessing import DEFAULT_MARGIN, crop_faces, to_bgr
 from edge_fer.shipped import default_model_path
@@ -44,10 +44,6 @@ StageClock = Callable[[str], contextlib.AbstractContextManager]
 
 def _no_clock(stage: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
-
-
-#: Faces smaller than this (box side, pixels) are skipped by default: too few pixels for an emotion.
-DEFAULT_MIN_FACE = 20
 
 
 @dataclass(frozen=True)
@@ -240,3 +236,28 @@ class EmotionRecognizer:
         from edge_fer.analysis import analyze_video
 
         return analyze_video(self, source, max_frames=max_frames, annotated=annotated)
+
+
+def recognizer_for(settings: Any) -> EmotionRecognizer:
+    """A recognizer for :class:`edge_fer.analysis.AnalysisSettings` (any object with its fields); loads the
+    models, so make one per worker, not per video.
+
+    ``threads`` also caps OpenCV's own threads in this process (video decoding, resizing), as ``bench
+    --pipeline`` does: on a busy or small CPU, FFmpeg's decoding threads otherwise fight the models
+    for the cores (one thread decodes this project's test video at 0.8 ms a frame, several at 1.6-10).
+    """
+    import cv2
+
+    if settings.threads is not None:
+        cv2.setNumThreads(settings.threads)
+    return EmotionRecognizer(
+        model=settings.model,
+        detector=settings.detector,
+        backend=settings.backend,
+        threads=settings.threads,
+        margin=settings.margin,
+        min_face=settings.min_face,
+        smoothing=settings.smoothing,
+        conf=settings.conf,
+        tta=settings.tta,
+    )

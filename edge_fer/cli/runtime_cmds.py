@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edge_fer.choices import TTA, Backend, DetectorKind
+from edge_fer.choices import TTA, Backend, DetectorKind, Engine
 from edge_fer.cli.consoles import make_console
 from edge_fer.cli.progress import progress
 from edge_fer.detectors import DEFAULT_CONF
@@ -125,6 +125,19 @@ def predict_cmd(
     conf: ConfOpt = None,
     tta: TTAOpt = TTA.model,
     force: ForceOpt = False,
+    engine: Annotated[
+        Engine, typer.Option(help="Videos with --out: local (this process) or ray (Ray workers; pip extra 'ray').")
+    ] = Engine.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="--engine ray: a running cluster's address (HOST:6379); default a local Ray."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="--engine ray: worker processes (default: the cluster's CPUs / --threads)."),
+    ] = None,
 ) -> None:
     """Faces and their emotions in images and videos. An image without a face gives an empty list, not an error.
 
@@ -136,6 +149,14 @@ def predict_cmd(
 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise EdgeFerError(f"--out {out_dir}: is a file, not a folder")
+    if engine is Engine.local and (ray_address is not None or workers is not None):
+        raise EdgeFerError("--ray-address and --workers apply to --engine ray: add --engine ray")
+    if engine is Engine.ray:
+        if out_dir is None:
+            raise EdgeFerError("--engine ray needs --out DIR: its workers write each video's files there")
+        from edge_fer.ray_engine import import_ray
+
+        import_ray()  # a missing extra is said before any work
     items = collect_media(inputs, recursive=recursive, exclude=out_dir)
     images = [i for i in items if i.kind == "image"]
     videos = [i for i in items if i.kind == "video"]
@@ -156,20 +177,22 @@ def predict_cmd(
     if videos:  # checked first: a refusal (outputs made with other settings) comes before any work
         from edge_fer.cli.video_progress import VideoRun
 
-        video_run = VideoRun(videos, settings, out_dir, save_annotated, force)
+        video_run = VideoRun(videos, settings, out_dir, save_annotated, force, engine, ray_address, workers)
     n_faces = 0
     if images:
         rec = _recognizer(model, detector or DetectorKind.auto, backend, threads, margin, min_face, conf, tta)
         n_faces = _predict_images(rec, images, as_json, save_annotated, out_dir, force)
-    done = skipped = 0
+    done = skipped = failed = 0
     if video_run is not None:
-        done, skipped = video_run.run(as_json, out, console)
+        done, skipped, failed = video_run.run(as_json, out, console)
     if not as_json:
         parts = [f"{counted(len(images), 'image')}, {counted(n_faces, 'face')}"] if images else []
         if videos:
             parts.append(f"{counted(done, 'video')} analysed")
             if skipped:
                 parts.append(f"{skipped} finished already (skipped)")
+            if failed:
+                parts.append(f"{failed} failed (see above)")
         console.print("; ".join(parts))
 
 

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from edge_fer.choices import Engine
+
 if TYPE_CHECKING:
     from rich.progress import Task, TaskID
 
@@ -66,11 +68,15 @@ class VideoProgress:
             self.progress.__exit__(*exc)
 
     def started(self, item: MediaItem) -> None:
+        self.frames_bar(item.path.name)
+
+    def frames_bar(self, label: str) -> None:
+        """A new frames bar (replacing the last): per video, or one for all of Ray's workers."""
         if self.progress is None:
             return
         if self.frames_task is not None:
             self.progress.remove_task(self.frames_task)
-        self.frames_task = self.progress.add_task(item.path.name, total=None, frames=True)
+        self.frames_task = self.progress.add_task(label, total=None, frames=True)
 
     def frames(self, done: int, total: int | None) -> None:
         if self.progress is not None and self.frames_task is not None:
@@ -95,7 +101,7 @@ def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | N
 
 
 StartedFn = Callable[["MediaItem"], None]
-ReportFn = Callable[["VideoSummary", "Path | None"], None]
+ReportFn = Callable[["VideoSummary", "Path | None", "float | None"], None]
 
 
 class VideoRun:
@@ -109,13 +115,19 @@ class VideoRun:
         out_dir: Path | None,
         save_annotated: Path | None,
         force: bool,
+        engine: Engine = Engine.local,
+        ray_address: str | None = None,
+        workers: int | None = None,
     ):
         from edge_fer.analysis import output_paths
         from edge_fer.archive import plan_videos
         from edge_fer.atomic import check_output
 
         self.videos, self.settings, self.out_dir, self.save_annotated = videos, settings, out_dir, save_annotated
-        self.rec = settings.recognizer()
+        self.engine, self.ray_address, self.workers = engine, ray_address, workers
+        from edge_fer.recognizer import recognizer_for
+
+        self.rec = recognizer_for(settings)
         self.plan = plan_videos(videos, out_dir, settings, self.rec, force) if out_dir is not None else None
         self.targets = {
             item.path: check_output(output_paths(save_annotated, item.name)["annotated"], force)
@@ -123,8 +135,9 @@ class VideoRun:
             if save_annotated is not None and out_dir is None
         }
 
-    def run(self, as_json: bool, out: Console, err: Console) -> tuple[int, int]:
-        """Analyse the videos (into ``out_dir`` when given, resumably); returns (analysed, skipped as done)."""
+    def run(self, as_json: bool, out: Console, err: Console) -> tuple[int, int, int]:
+        """Analyse the videos (into ``out_dir`` when given, resumably); returns (analysed, skipped as done,
+        failed)."""
         clock = {"start": 0.0}
         with VideoProgress(err, len(self.videos), show=err.is_terminal and not as_json) as bars:
 
@@ -132,25 +145,38 @@ class VideoRun:
                 bars.started(item)
                 clock["start"] = time.perf_counter()
 
-            def report(summary: VideoSummary, folder: Path | None) -> None:
-                _report(summary, out, as_json, folder, time.perf_counter() - clock["start"])
+            def report(summary: VideoSummary, folder: Path | None, seconds: float | None = None) -> None:
+                _report(summary, out, as_json, folder, seconds or time.perf_counter() - clock["start"])
 
             if self.plan is not None:
                 return self._archive(started, bars, report, as_json, out)
-            return self._in_memory(started, bars, report, as_json, out)
+            return (*self._in_memory(started, bars, report, as_json, out), 0)
 
     def _archive(
         self, started: StartedFn, bars: VideoProgress, report: ReportFn, as_json: bool, out: Console
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         from edge_fer.analysis import output_paths, read_summary
-        from edge_fer.archive import ArchiveHooks, run_videos
+        from edge_fer.archive import ArchiveHooks, run_archive
 
         assert self.plan is not None and self.out_dir is not None
-        done = skipped = 0
+        done = skipped = failed = 0
         hooks = ArchiveHooks(video_started=started, frames=bars.frames, video_done=lambda outcome: bars.finished())
-        for outcome in run_videos(
-            self.plan, self.out_dir, self.settings, self.rec, hooks, annotated_dir=self.save_annotated
+        if self.engine is Engine.ray:
+            bars.frames_bar("frames, all workers")  # videos run side by side: one bar counts them all
+        for outcome in run_archive(
+            self.plan,
+            self.out_dir,
+            self.settings,
+            self.rec,
+            hooks,
+            annotated_dir=self.save_annotated,
+            engine=self.engine,
+            ray_address=self.ray_address,
+            workers=self.workers,
         ):
+            if outcome.error is not None:
+                failed += 1  # said in a warning already
+                continue
             if outcome.skipped:
                 skipped += 1
                 stored = read_summary(output_paths(self.out_dir, outcome.item.name)["summary"])
@@ -161,8 +187,8 @@ class VideoRun:
                 continue
             done += 1
             assert outcome.summary is not None
-            report(outcome.summary, self.out_dir)
-        return done, skipped
+            report(outcome.summary, self.out_dir, outcome.seconds)
+        return done, skipped, failed
 
     def _in_memory(
         self, started: StartedFn, bars: VideoProgress, report: ReportFn, as_json: bool, out: Console
@@ -193,7 +219,7 @@ class VideoRun:
             finally:
                 bars.finished()
             done += 1
-            report(analysis.summary, None)
+            report(analysis.summary, None, None)
             if target is not None and not as_json:
                 out.print(f"  annotated: {target}", markup=False)
         return done, 0
