@@ -26,6 +26,7 @@ README = REPO / "README.md"
 FER = "fer"  # needs the shared FER2013 folders
 MEDIA = "media"  # needs the shared photo and video
 CASES = "cases"  # needs the shared failing cases (../shared/cases)
+RAY = "ray"  # needs the ray extra installed
 RUN = "run"  # needs runs/edgefer-s/best.keras: the shipped Keras model stands in for a trained run
 COMMAND_TIMEOUT_S = 600
 
@@ -46,11 +47,12 @@ class Skip:
     reason: str
 
 
+RAY_CLUSTER = "sets up or uses a Ray cluster of two machines (10.0.0.1, /mnt): not available here"
+ON_A_PI = "sets up a Raspberry Pi (system packages, its own venv); benchmarks/aarch64.sh checks that install"
 TRAINS_FOR_HOURS = "trains on FER2013 for hours; the training path is tested on small data in test_train.py"
 DECISIONS: dict[str, Run | Skip] = {
     # Quick start
     "git clone <this repository> edge-fer && cd edge-fer": Skip("the tests run inside a clone already"),
-    'python -m pip install -e ".[dev]"': Skip("installs packages; the tests run in an installed environment"),
     "edge-fer webcam": Skip("needs a camera and a display"),
     "edge-fer webcam --source video.mp4 --headless --json-out frames.jsonl --output annotated.mp4": Run(
         (MEDIA,), ("frames.jsonl", "annotated.mp4")
@@ -82,6 +84,31 @@ DECISIONS: dict[str, Run | Skip] = {
             "archive/woman-with-phone.annotated.mp4",
         ),
     ),
+    # Scale out: an archive on Ray
+    'python -m pip install -e ".[dev,ray]"': Skip("installs packages; the tests run in an installed environment"),
+    "edge-fer predict ../shared/media --out results/ --engine ray": Run(
+        (MEDIA, RAY), ("results/woman-with-phone.csv", "results/predictions.csv"), slow=True
+    ),
+    "edge-fer predict ../shared/media --out results/ --engine ray --workers 2 --threads 1": Run(
+        (MEDIA, RAY), ("results/woman-with-phone.csv", "results/predictions.csv"), slow=True
+    ),
+    "ray start --head --port 6379 --include-dashboard=false": Skip(RAY_CLUSTER),
+    "ray get-auth-token": Skip(RAY_CLUSTER),
+    "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=<the token>": Skip(RAY_CLUSTER),
+    "ray start --address 10.0.0.1:6379": Skip(RAY_CLUSTER),
+    "export RAY_AUTH_MODE=token": Skip(RAY_CLUSTER),
+    "edge-fer predict /mnt/archive --recursive --out /mnt/results --engine ray --ray-address 10.0.0.1:6379": Skip(
+        RAY_CLUSTER
+    ),
+    "ray stop": Skip(RAY_CLUSTER),
+    # Raspberry Pi
+    "sudo apt update && sudo apt install -y git python3-venv": Skip(ON_A_PI),
+    "python3 -m venv ~/edge-fer-env && source ~/edge-fer-env/bin/activate": Skip(ON_A_PI),
+    'pip install "numpy>=1.24" "opencv-python-headless>=4.8" "typer>=0.12" "rich>=13" "ai-edge-litert>=1.2" '
+    '"onnxruntime>=1.17"': Skip(ON_A_PI),
+    "pip install --no-deps .": Skip(ON_A_PI),
+    "edge-fer predict photo.jpg --json": Run((MEDIA,)),
+    "edge-fer webcam --source 0 --headless --threads 4 --json-out frames.jsonl": Skip("needs a camera"),
     # Train
     "edge-fer data check ../shared/datasets/fer2013/train": Run((FER,)),
     "edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-s --out runs/edgefer-s --epochs 40 "
@@ -204,6 +231,8 @@ def _workspace(root: Path, needs: tuple[str, ...]) -> Path:
         pytest.skip(f"shared FER2013 not found at {FER_DIR} (set EDGE_FER_SHARED)")
     if MEDIA in needs and not (MEDIA_DIR / "group-six-faces.jpg").is_file():
         pytest.skip(f"shared media not found at {MEDIA_DIR} (set EDGE_FER_SHARED)")
+    if RAY in needs and importlib.util.find_spec("ray") is None:
+        pytest.skip("the ray extra is not installed (pip install 'edge-fer[ray]')")
     if CASES in needs and not (SHARED / "cases" / "vfr-40frames.mp4").is_file():
         pytest.skip(f"shared cases not found at {SHARED / 'cases'} (set EDGE_FER_SHARED)")
     work = root / "edge-fer"

@@ -13,9 +13,8 @@ from rich.table import Table
 from edge_fer.choices import TTA, Backend, DetectorKind, Engine
 from edge_fer.cli.consoles import make_console
 from edge_fer.cli.progress import progress
-from edge_fer.detectors import DEFAULT_CONF
+from edge_fer.detectors import DEFAULT_CONF, DEFAULT_MIN_FACE
 from edge_fer.preprocessing import DEFAULT_MARGIN
-from edge_fer.recognizer import DEFAULT_MIN_FACE
 from edge_fer.tracking import DEFAULT_SMOOTHING
 from edge_fer.wording import counted
 
