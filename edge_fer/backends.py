@@ -276,4 +276,11 @@ def load_classifier(path: str | os.PathLike[str], backend: str = "auto", threads
             p,
             sidecar_path(p).name,
         )
+    parity = (meta.extra.get("parity") or {}) if meta is not None else {}
+    if parity.get("passed") is False:  # kept for inspection by export; never to be taken for a good model
+        log.warning(
+            "model %s FAILED its parity check at export (%s); its outputs are not trustworthy",
+            p,
+            "; ".join(parity.get("reasons") or ["see its metadata"]),
+        )
     return classifier

@@ -3,13 +3,16 @@
 Order of work, so a failure leaves nothing half-made: check every input and output path, load the data,
 then per format convert in memory, embed the metadata (:mod:`edge_fer.export.embed`) and write the artifact
 and its sidecar atomically; a flip policy, chosen by running the written artifact, is embedded afterwards;
-finally the parity report runs each artifact through the runtime's loader and writes ``parity.json``.
+finally the parity report runs each artifact through the runtime's loader, records its outcome in its
+metadata, moves one that failed its gate to a ``.FAILED`` name (``best_int8.FAILED.tflite``) and writes
+``parity.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,9 +28,9 @@ from edge_fer.export.embed import embed_bytes, embed_meta
 from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, ExportFormat, parse_formats
 from edge_fer.export.graph import frozen_function
 from edge_fer.export.onnx import convert_onnx, onnx_facts, quantize_onnx
-from edge_fer.export.parity import LATENCY_RUNS, ParityReport, parity_report
+from edge_fer.export.parity import LATENCY_RUNS, ParityReport, ParityRow, parity_report
 from edge_fer.export.tflite import INT8_IO, convert_tflite, tflite_facts
-from edge_fer.metadata import ModelMeta, sidecar_path, write_meta
+from edge_fer.metadata import ModelMeta, read_meta, sidecar_path, write_meta
 from edge_fer.preprocessing import normalization_of, normalize_faces
 from edge_fer.quiet import import_tensorflow
 from edge_fer.tta import check_flip_budget, set_flip_policy
@@ -35,6 +38,7 @@ from edge_fer.tta import check_flip_budget, set_flip_policy
 log = logging.getLogger(__name__)
 
 PARITY_FILE = "parity.json"
+FAILED_TAG = ".FAILED"  # infix of an artifact that failed its parity gate
 FLIP_FACES = 2000  # training faces the adaptive flip policy's confidence cut is chosen on
 KERAS_SUFFIXES = (".keras", ".h5")
 
@@ -174,6 +178,39 @@ def _add_flip_policies(
         say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
 
 
+def failed_path(path: Path) -> Path:
+    """Where an artifact that failed its parity gate goes: ``best_int8.tflite`` -> ``best_int8.FAILED.tflite``."""
+    return path.with_name(f"{path.stem}{FAILED_TAG}{path.suffix}")
+
+
+def _settle(artifact: Artifact, row: ParityRow) -> None:
+    """Record the artifact's parity outcome in its metadata (``extra.parity``, sidecar and embedded copy). One
+    that failed its gate leaves its normal name first, so no command given that name (evaluate, predict, bench,
+    a release recipe) runs it as if it were good: it becomes :func:`failed_path`, and its metadata follows. A
+    stale failed pair of an earlier export under the same name goes once this one passes."""
+    meta = read_meta(artifact.path)
+    if meta is None:  # written by _write_pair a moment ago
+        raise ModelError(f"{artifact.meta_path}: the metadata of {artifact.path} disappeared during the export")
+    meta.extra["parity"] = {
+        "passed": row.passed,
+        "accuracy": row.accuracy,
+        "agreement": row.agreement,
+        "accuracy_drop_pts": row.accuracy_drop_pts,
+        "reasons": list(row.reasons),
+    }
+    failed = failed_path(artifact.path)
+    if row.passed is False:
+        os.replace(artifact.path, failed)
+        artifact.meta_path.unlink(missing_ok=True)
+        artifact.path, artifact.meta_path, row.path = failed, sidecar_path(failed), str(failed)
+    else:
+        for stale in (failed, sidecar_path(failed)):
+            stale.unlink(missing_ok=True)
+    write_meta(artifact.path, meta)
+    embed_meta(artifact.path, meta)
+    row.size_bytes = artifact.path.stat().st_size  # the record inside makes the file a little larger
+
+
 def _check_name(name: str) -> str:
     """An artifact stem is a bare file name: a path would write outside ``--out``."""
     if not name or name in {".", ".."} or any(sep in name for sep in ("/", "\\")):
@@ -283,6 +320,8 @@ def export_model(
 
     say(f"parity: running {len(artifacts)} artifacts" + (f" on {len(val_faces)} faces" if val_faces else ""))
     report = parity_report(source, [(a.format, a.path) for a in artifacts], val_faces, latency_runs)
+    for artifact, row in zip(artifacts, report.rows):
+        _settle(artifact, row)
     parity_path = write_json(out / PARITY_FILE, report.to_dict())
     result = ExportResult(model_path, out, artifacts, report, parity_path, calib.describe() if calib else None, notes)
     if strict:

@@ -29,7 +29,8 @@ LATENCY_WARMUP = 5
 
 
 class ParityError(EdgeFerError):
-    """An artifact strays too far from its Keras model; the artifacts and parity.json are kept for inspection."""
+    """An artifact strays too far from its Keras model. It is kept for inspection under a ``.FAILED`` name
+    (:func:`edge_fer.export.exporter.failed_path`) with parity.json; its sidecar records why."""
 
 
 @dataclass
@@ -87,7 +88,8 @@ class ParityReport:
         if not self.failures:
             return
         why = "; ".join(f"{r.format} {' and '.join(r.reasons)}" for r in self.failures)
-        where = f" (artifacts kept; details in {report_path})" if report_path else ""
+        kept = ", ".join(Path(r.path).name for r in self.failures)
+        where = f" (kept for inspection as {kept}; details in {report_path})" if report_path else ""
         raise ParityError(f"parity check failed: {why}{where}")
 
 

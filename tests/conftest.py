@@ -41,14 +41,14 @@ def synthetic_face(label: int, rng: np.random.Generator, size: int = 48) -> np.n
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_dataset(root: Path, per_label: dict[str, int], seed: int = 0) -> Path:
-    """Write ``root/<label>/<i>.png`` synthetic faces."""
+def make_dataset(root: Path, per_label: dict[str, int], seed: int = 0, suffix: str = ".png") -> Path:
+    """Write ``root/<label>/<label>_<i><suffix>`` synthetic faces (PNG, or e.g. ".jpg" as FER2013 ships)."""
     rng = np.random.default_rng(seed)
     for i, label in enumerate(LABELS):
         folder = root / label
         folder.mkdir(parents=True, exist_ok=True)
         for k in range(per_label.get(label, 0)):
-            cv2.imwrite(str(folder / f"{label}_{k}.png"), synthetic_face(i, rng))
+            cv2.imwrite(str(folder / f"{label}_{k}{suffix}"), synthetic_face(i, rng))
     return root
 
 

@@ -226,7 +226,7 @@ def test_gate_uses_the_issue_thresholds_for_int8():
 
 def test_export_fails_with_exit_2_when_an_int8_artifact_strays(cli, trained_keras, tiny_fer, tmp_path, monkeypatch):
     """A quantized model that predicts a different class for every face fails the export, saying why,
-    and leaves its artifacts and parity.json for inspection."""
+    and leaves it for inspection under a .FAILED name, with parity.json."""
     import edge_fer.export.parity as parity
 
     real = parity.predict_probs
@@ -242,11 +242,34 @@ def test_export_fails_with_exit_2_when_an_int8_artifact_strays(cli, trained_kera
     assert last.startswith("edge-fer: error: parity check failed: tflite-int8 loses")
     assert "agrees with Keras on 0.0% of faces" in last and "Traceback" not in err
     assert "FAIL" in out
+    assert "kept for inspection as best_int8.FAILED.tflite" in last
     report = json.loads((tmp_path / "parity.json").read_text())
     assert report["passed"] is False and report["artifacts"][0]["passed"] is False
-    assert (tmp_path / "best_int8.tflite").is_file()
+    assert report["artifacts"][0]["path"] == str(tmp_path / "best_int8.FAILED.tflite")
+    # The failed artifact never passes for a good one: not under its normal name, its sidecar says why.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best_int8.FAILED.json",
+        "best_int8.FAILED.tflite",
+        "parity.json",
+    ]
+    from edge_fer.metadata import read_embedded_meta, read_sidecar
+
+    for meta in (
+        read_sidecar(tmp_path / "best_int8.FAILED.tflite"),
+        read_embedded_meta(tmp_path / "best_int8.FAILED.tflite"),
+    ):
+        parity_meta = meta.extra["parity"]
+        assert (
+            parity_meta["passed"] is False and parity_meta["agreement"] == 0.0 and "loses" in parity_meta["reasons"][0]
+        )
+    code, _, err = cli("evaluate", tmp_path / "best_int8.tflite", "--data", tiny_fer / "val")
+    assert code == 2 and "best_int8.tflite" in err
     with pytest.raises(ParityError):
         export_model(trained_keras, "tflite-int8", data=tiny_fer, out_dir=tmp_path, force=True, latency_runs=1)
+    monkeypatch.setattr(parity, "predict_probs", real)  # a good export replaces the failed pair
+    export_model(trained_keras, "tflite-int8", data=tiny_fer, out_dir=tmp_path, latency_runs=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_int8.json", "best_int8.tflite", "parity.json"]
+    assert read_embedded_meta(tmp_path / "best_int8.tflite").extra["parity"]["passed"] is True
 
 
 def test_export_without_data_writes_floats_and_says_parity_is_unchecked(cli, trained_keras, tmp_path):

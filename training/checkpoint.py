@@ -11,6 +11,7 @@ import io
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,10 @@ class RunCheckpoint(keras.callbacks.Callback):
         monitor: str,
         time_budget_s: float | None,
         counters: dict[str, Any],
+        agree: Callable[[bool], bool] | None = None,
     ):
+        """``agree(flag)`` makes one worker's stop decision every worker's (training.distribute.agree): any
+        worker's Ctrl-C or time budget stops them all at the same epoch boundary."""
         super().__init__()
         self.run_dir, self.state, self.core, self.meta = run_dir, state, core, meta
         self.monitor = monitor
@@ -130,6 +134,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.time_budget_s = time_budget_s
         self.counters = counters
         self.stop_requested = False
+        self.agree = agree or (lambda flag: flag)
         self._started = time.monotonic()
         self._epoch_start = 0.0
         (run_dir / "ckpt").mkdir(parents=True, exist_ok=True)
@@ -170,15 +175,16 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._write_csv()
         if previous and previous != name:
             (self.run_dir / previous).unlink(missing_ok=True)
-        if self.stop_requested:
+        over_budget = False
+        if self.time_budget_s is not None:
+            spent = time.monotonic() - self._started
+            over_budget = spent + max(st.epoch_seconds[-3:]) > self.time_budget_s
+        if self.agree(self.stop_requested):
             st.status = "stopped"
             self.model.stop_training = True
-        elif self.time_budget_s is not None:
-            spent = time.monotonic() - self._started
-            next_epoch = max(st.epoch_seconds[-3:])
-            if spent + next_epoch > self.time_budget_s:
-                st.status = "paused"
-                self.model.stop_training = True
+        elif self.agree(over_budget):
+            st.status = "paused"
+            self.model.stop_training = True
         if st.status in ("paused", "stopped"):
             st.save(self.run_dir)
 

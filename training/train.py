@@ -105,17 +105,6 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-def get_strategy() -> Any:
-    """MultiWorkerMirroredStrategy under TF_CONFIG, MirroredStrategy on several GPUs, else the default."""
-    import tensorflow as tf
-
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 def make_train_dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, epochs: range, num_classes: int) -> Any:
     """Batches for ``epochs``: a stateless, seeded permutation per epoch, so a resumed run sees the
     same order as an uninterrupted one. Images go in as raw 0..255 floats, labels one-hot."""
@@ -273,12 +262,15 @@ def _check_new_run_dir(run_dir: Path, force: bool) -> None:
 def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> TrainResult:
     """Start a new run in ``cfg.out``."""
     from edge_fer.training.checkpoint import RunState
+    from edge_fer.training.distribute import get_strategy, is_chief
 
     run_dir = Path(cfg.out)
     _check_new_run_dir(run_dir, force)
+    strategy = get_strategy()  # before any TensorFlow operation: a multi-worker strategy must come first
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (run_dir / "ckpt").glob("*.keras") if (run_dir / "ckpt").is_dir() else []:
-        stale.unlink()
+    if is_chief(strategy):  # the other workers never touch the chief's files
+        for stale in (run_dir / "ckpt").glob("*.keras") if (run_dir / "ckpt").is_dir() else []:
+            stale.unlink()
     state = RunState(config=asdict(cfg))
     from edge_fer.training.precision import restored_policy
 
@@ -289,13 +281,22 @@ def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> 
 def resume(
     run_dir: str | Path, epochs: int | None = None, time_budget_s: float | None = None, verbose: int | None = None
 ) -> TrainResult:
-    """Continue the run in ``run_dir`` from its last completed epoch (optionally to more epochs)."""
+    """Continue the run in ``run_dir`` from its last completed epoch (optionally to more epochs).
+
+    Under several workers every worker resumes from the chief's run folder; the chief alone rewrites it for
+    ``epochs`` (the others wait for that, then read it)."""
     from edge_fer.training.checkpoint import RunState
+    from edge_fer.training.distribute import barrier, get_strategy, is_chief, worker_count
+
+    def load() -> RunState:
+        state = RunState.load(run_dir)
+        state.config = upgrade_config(state.config)
+        return state
 
     run_dir = Path(run_dir)
-    state = RunState.load(run_dir)
-    state.config = upgrade_config(state.config)
-    if epochs is not None:
+    state = load()
+    strategy = get_strategy()
+    if epochs is not None and is_chief(strategy):
         if epochs > state.config["epochs"]:
             if state.config.get("schedule") == "cosine" and state.checkpoint:
                 _extend_cosine(run_dir, state, epochs)
@@ -303,6 +304,9 @@ def resume(
             state.extensions.append(plan)
         state.config["epochs"] = epochs
         state.save(run_dir)
+    if worker_count(strategy) > 1:
+        barrier(strategy)
+        state = load()
     state.config["time_budget_s"] = time_budget_s
     from edge_fer.training.precision import restored_policy
 
@@ -325,6 +329,8 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
 
 
 def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
+    """Train from ``state`` to ``cfg.epochs``. Under several workers each runs this; the chief writes
+    ``run_dir``, the others their own temporary folder inside it (training.distribute.write_dir)."""
     import keras
     import tensorflow as tf
 
@@ -335,13 +341,32 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
         rng_restore,
     )
     from edge_fer.training.data import class_weights
+    from edge_fer.training.distribute import (
+        WorkerLostError,
+        agree,
+        chief_choice,
+        collective_error,
+        get_strategy,
+        is_chief,
+        keras_fit_fixes,
+        lost_worker_errors,
+        remove_write_dir,
+        worker_count,
+        write_dir,
+    )
     from edge_fer.training.zoo import model_macs
 
     cfg = TrainConfig(**state.config)
-    for stale in run_dir.rglob(".*.part.*"):  # temp files of a run killed mid-write
-        stale.unlink(missing_ok=True)
+    strategy = get_strategy()
+    chief = is_chief(strategy)
+    out_dir = write_dir(run_dir, strategy)
+    if chief:
+        for stale in _partial_files(run_dir):  # temp files of a run killed mid-write
+            stale.unlink(missing_ok=True)
+    else:
+        remove_write_dir(run_dir, strategy)  # a worker's files of an earlier session: only the chief's count
     if cfg.epochs <= state.epoch:
-        if state.status in ("finished", "early-stopped") and _recalibration_pending(cfg, state):
+        if chief and state.status in ("finished", "early-stopped") and _recalibration_pending(cfg, state):
             train_set, val_set = _load_data(cfg)  # a run that ended before recalibration existed or ran
             meta = _recalibrate_best(run_dir, state, cfg, train_set, val_set)
             summary = write_summary(run_dir, state, cfg, meta, 0.0)
@@ -356,13 +381,13 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     if cfg.precision == "auto":
-        from edge_fer.training.precision import choose_precision
+        from edge_fer.training.precision import PRECISIONS, choose_precision
 
         probe = choose_precision(cfg.arch, cfg.arch_kwargs, batch, steps * (cfg.epochs - state.epoch))
-        state.config["precision"] = cfg.precision = probe["precision"]
+        chosen = chief_choice(strategy, probe["precision"], PRECISIONS)  # one dtype on every worker
+        state.config["precision"] = cfg.precision = chosen
         state.precision_probe = probe
     keras.mixed_precision.set_global_policy(cfg.precision)
-    strategy = get_strategy()
     with strategy.scope():
         if state.checkpoint:
             model, core = _load_training_model(run_dir / state.checkpoint)
@@ -392,7 +417,9 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
             mode="min" if "loss" in cfg.monitor else "max",
             min_lr=1e-6,
         )
-    ckpt = RunCheckpoint(run_dir, state, core, meta, cfg.monitor, cfg.time_budget_s, counters)
+    ckpt = RunCheckpoint(
+        out_dir, state, core, meta, cfg.monitor, cfg.time_budget_s, counters, agree=lambda flag: agree(strategy, flag)
+    )
     train_ds = make_train_dataset(
         train_set.x, train_set.y, batch, cfg.seed, range(state.epoch, cfg.epochs), len(LABELS)
     )
@@ -403,7 +430,7 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     state.status = "running"
     started = time.monotonic()
     try:
-        with _StopOnSignal(ckpt):
+        with _StopOnSignal(ckpt), keras_fit_fixes(model, strategy, train_ds.element_spec):
             model.fit(
                 train_ds,
                 validation_data=val_ds,
@@ -416,18 +443,52 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
                 verbose=verbose,
             )
     except KeyboardInterrupt:
-        state.status = "interrupted"
-        if state.checkpoint:
-            state.save(run_dir)
+        _save_interrupted(state, out_dir)
         raise
+    except lost_worker_errors() as exc:
+        if worker_count(strategy) <= 1:
+            raise
+        _save_interrupted(state, out_dir)
+        remove_write_dir(run_dir, strategy)
+        raise WorkerLostError(
+            f"a worker of the cluster was lost during epoch {state.epoch + 1} ({collective_error(exc)}); epoch "
+            f"{state.epoch} is saved in {run_dir}: start every worker again with edge-fer train --resume {run_dir}"
+        ) from exc
     if state.status == "running":
         early = counters["early_stopping"].stopped_epoch > 0
         state.status = "early-stopped" if early else "finished"
-        state.save(run_dir)
-        if _recalibration_pending(cfg, state):
+        state.save(out_dir)
+        if chief and _recalibration_pending(cfg, state):
             _recalibrate_best(run_dir, state, cfg, train_set, val_set)
-    summary = write_summary(run_dir, state, cfg, meta, time.monotonic() - started)
+    wall_s = time.monotonic() - started
+    if not chief:
+        remove_write_dir(run_dir, strategy)
+        return TrainResult(run_dir, state.status, state.epoch, state.best, summarize(run_dir, state, cfg, meta, wall_s))
+    summary = write_summary(run_dir, state, cfg, meta, wall_s)
     return TrainResult(run_dir, state.status, state.epoch, state.best, summary)
+
+
+def _save_interrupted(state: Any, out_dir: Path) -> None:
+    """Mark a run stopped mid-epoch "interrupted" in its last committed state (the one on disk: the state in
+    memory may be half-way through an epoch's end), whose checkpoint stays the one to resume from."""
+    from edge_fer.training.checkpoint import STATE_FILE, RunState
+
+    state.status = "interrupted"
+    if (out_dir / STATE_FILE).is_file():
+        committed = RunState.load(out_dir)
+        committed.status = "interrupted"
+        committed.save(out_dir)
+
+
+def _partial_files(run_dir: Path) -> list[Path]:
+    """Temporary files (atomic_path's ``.name.part.ext``) left in the run folder, not in workers' folders."""
+    from edge_fer.training.distribute import WORKER_TEMP_PREFIX
+
+    return [
+        p
+        for p in run_dir.rglob(".*.part.*")
+        if not any(part.startswith(WORKER_TEMP_PREFIX) for part in p.relative_to(run_dir).parts)
+    ]
 
 
 def _recalibration_pending(cfg: TrainConfig, state: Any) -> bool:
@@ -481,15 +542,15 @@ def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: An
     return meta
 
 
-def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, wall_s: float) -> dict[str, Any]:
-    """summary.json and curves.png for the run so far."""
+def summarize(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, wall_s: float) -> dict[str, Any]:
+    """The run so far as summary.json holds it."""
     import platform
 
-    from edge_fer.training.plots import plot_curves
+    from edge_fer.training.distribute import get_strategy, worker_count
 
-    hist = state.history
-    val_acc = hist.get("val_accuracy", [])
-    summary = {
+    val_acc = state.history.get("val_accuracy", [])
+    strategy = get_strategy()
+    return {
         "arch": cfg.arch,
         "status": state.status,
         "epochs_done": state.epoch,
@@ -504,10 +565,19 @@ def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, 
         "train_seconds_total": float(np.sum(state.epoch_seconds)),
         "last_session_wall_s": wall_s,
         "machine": f"{platform.machine()} {platform.processor() or ''} x{os.cpu_count()}".strip(),
+        "replicas": int(strategy.num_replicas_in_sync),
+        "workers": worker_count(strategy),
         "config": asdict(cfg),
         "best_model": str(run_dir / "best.keras"),
     }
+
+
+def write_summary(run_dir: Path, state: Any, cfg: TrainConfig, meta: ModelMeta, wall_s: float) -> dict[str, Any]:
+    """summary.json and curves.png for the run so far."""
+    from edge_fer.training.plots import plot_curves
+
+    summary = summarize(run_dir, state, cfg, meta, wall_s)
     write_json(run_dir / "summary.json", summary)
-    if hist:
-        plot_curves(hist, run_dir / "curves.png", title=f"{cfg.arch} on {Path(cfg.data).name}")
+    if state.history:
+        plot_curves(state.history, run_dir / "curves.png", title=f"{cfg.arch} on {Path(cfg.data).name}")
     return summary

@@ -112,10 +112,27 @@ def main() -> None:
         needs = _missing_extra(exc)
         if needs is not None:
             _fail(needs, EXIT_USER, exc)
-        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_INTERNAL, exc)
+        message = f"internal error: {type(exc).__name__}: {first_line(str(exc))}"
+        _fail(f"{message} (rerun with --debug for the traceback)", EXIT_INTERNAL, exc)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: The most of an internal error's message the one line shows (--debug prints it whole).
+MESSAGE_LIMIT = 200
+
+
+def first_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message as one line: its first non-blank line, at most ``limit`` characters, " [...]" marking a cut.
+    Library messages can span hundreds of lines (TensorFlow prints whole tensors in its errors)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if len(line) > limit:
+        return line[:limit].rstrip() + " [...]"
+    return line + (" [...]" if len(lines) > 1 else "")
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -154,7 +154,7 @@ def sweep_cmd(
     import_tensorflow()
     from edge_fer.training.experiments import QUICK_EPOCHS, QUICK_LIMIT
     from edge_fer.training.splits import prepare_data
-    from edge_fer.training.sweep import load_grid, run_sweep
+    from edge_fer.training.sweep import check_grid, load_grid, run_sweep
     from edge_fer.training.sweep import preset as preset_grid
 
     if grid is not None and preset is not None:
@@ -163,6 +163,7 @@ def sweep_cmd(
     if quick:
         epochs, limit = QUICK_EPOCHS, limit or QUICK_LIMIT
         runs = [{k: v for k, v in r.items() if k != "epochs"} for r in runs]
+    check_grid(runs, str(grid) if grid is not None else f"preset {preset or 'seed002'}", epochs, batch_size, seed)
     source = prepare_data(data, out_dir / "data", limit, seed)
     with _progress(len(runs), "sweep", quiet=as_json) as on_start:
         report = run_sweep(
@@ -176,6 +177,7 @@ def sweep_cmd(
             verbose=0 if as_json else None,  # stdout carries the JSON alone
             on_start=on_start,
             data_label=data.name + (f" ({limit} faces)" if limit else ""),
+            check=False,
         )
     if as_json:
         print(json.dumps(report, indent=2))
