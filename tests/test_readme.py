@@ -49,6 +49,16 @@ class Skip:
 
 RAY_CLUSTER = "sets up or uses a Ray cluster of two machines (10.0.0.1, /mnt): not available here"
 ON_A_PI = "sets up a Raspberry Pi (system packages, its own venv); benchmarks/aarch64.sh checks that install"
+#: The README's two-worker example on one machine (INDEX: the worker's index).
+TWO_WORKERS = (
+    'TF_CONFIG=\'{"cluster": {"worker": ["127.0.0.1:23456", "127.0.0.1:23457"]}, "task": {"type": "worker", '
+    '"index": INDEX}}\' edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-xs --epochs 1 '
+    "--out runs/two-workers"
+)
+TWO_WORKERS_TOGETHER = (
+    "two workers that run together, an epoch of all FER2013 (minutes); tests/test_distributed.py runs the same "
+    "two-worker training on small data"
+)
 TRAINS_FOR_HOURS = "trains on FER2013 for hours; the training path is tested on small data in test_train.py"
 DECISIONS: dict[str, Run | Skip] = {
     # Quick start
@@ -120,6 +130,12 @@ DECISIONS: dict[str, Run | Skip] = {
     "edge-fer train --data /data/fer2013 --arch edgefer-s --out /shared/runs/edgefer-s": Skip(
         "needs two hosts and trains for hours"
     ),
+    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 1}}\' '
+    "edge-fer train --data /data/fer2013 --arch edgefer-s --out /shared/runs/edgefer-s": Skip(
+        "needs two hosts and trains for hours"
+    ),
+    TWO_WORKERS.replace("INDEX", "1") + " &": Skip(TWO_WORKERS_TOGETHER),
+    TWO_WORKERS.replace("INDEX", "0"): Skip(TWO_WORKERS_TOGETHER),
     # Export
     "edge-fer export runs/edgefer-s/best.keras --int8 --data ../shared/datasets/fer2013": Run(
         (FER, RUN), ("runs/edgefer-s/export/best_int8.tflite", "runs/edgefer-s/export/parity.json"), slow=True
