@@ -34,6 +34,7 @@ from edge_fer.drawing import draw_faces
 from edge_fer.errors import EdgeFerError
 from edge_fer.sources import VideoSource
 from edge_fer.video_writer import TimedWriter
+from edge_fer.wording import counted
 
 if TYPE_CHECKING:
     import pandas
@@ -151,7 +152,7 @@ class VideoSummary:
 
     def warning(self) -> str:
         """One line for a file cut short or with damaged frames (frames read vs. promised); '' if whole."""
-        skipped = f"{self.frames_skipped} damaged frames skipped" if self.frames_skipped else ""
+        skipped = f"{counted(self.frames_skipped, 'damaged frame')} skipped" if self.frames_skipped else ""
         if self.complete:
             return f"{self.source}: {skipped} (the rest was read to its end)" if skipped else ""
         promised = self.duration_promised_s
@@ -163,13 +164,17 @@ class VideoSummary:
 
     def line(self) -> str:
         """One line for the terminal: frames, faces, tracks and whether the file was whole."""
-        promised = f" of {self.frames_promised}" if self.frames_promised else ""
-        skipped = f", {self.frames_skipped} damaged frames skipped" if self.frames_skipped else ""
-        tracks = ", ".join(f"#{t.track_id} {t.dominant} ({t.frames} frames)" for t in self.tracks[:5])
+        frames = (
+            f"{self.frames_read} of {counted(self.frames_promised, 'frame')}"
+            if self.frames_promised
+            else counted(self.frames_read, "frame")
+        )
+        skipped = f", {counted(self.frames_skipped, 'damaged frame')} skipped" if self.frames_skipped else ""
+        tracks = ", ".join(f"#{t.track_id} {t.dominant} ({counted(t.frames, 'frame')})" for t in self.tracks[:5])
         more = f" and {len(self.tracks) - 5} more" if len(self.tracks) > 5 else ""
         return (
-            f"{self.frames_read}{promised} frames, {self.duration_s:.2f} s, {self.faces} faces in "
-            f"{self.frames_with_faces} frames{skipped}; tracks: {tracks or 'none'}{more}"
+            f"{frames}, {self.duration_s:.2f} s, {counted(self.faces, 'face')} in "
+            f"{counted(self.frames_with_faces, 'frame')}{skipped}; tracks: {tracks or 'none'}{more}"
         )
 
 

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from edge_fer.backends import create_interpreter
+from edge_fer.boxes import iou_xyxy, xyxy_to_xywh
 from edge_fer.choices import DetectorKind
 from edge_fer.errors import EdgeFerError, ModelError
 
@@ -108,19 +109,6 @@ def ssd_anchors(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) 
     return np.concatenate(out).astype(np.float32)
 
 
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one ``x0, y0, x1, y1`` box with each row of ``boxes`` (corners)."""
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def weighted_nms(
     corners: np.ndarray,
     scores: np.ndarray,
@@ -141,7 +129,7 @@ def weighted_nms(
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        members = alive & (box_iou(corners[i], corners) > iou)
+        members = alive & (iou_xyxy(corners[i : i + 1], corners)[0] > iou)
         members[i] = True
         w = scores[members]
         merged = (corners[members] * w[:, None]).sum(axis=0) / w.sum()
@@ -158,13 +146,6 @@ def weighted_nms(
         out.append(row)
         alive &= ~members
     return np.asarray(out, np.float32).reshape(-1, 5 if kps is None else 5 + kps.shape[1])
-
-
-def _to_xywh(dets: np.ndarray) -> np.ndarray:
-    out = dets.copy()
-    out[:, 2] = dets[:, 2] - dets[:, 0]
-    out[:, 3] = dets[:, 3] - dets[:, 1]
-    return out
 
 
 def as_detections(dets: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -198,7 +179,7 @@ def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU, ranks: np.n
     for i in range(len(dets)):
         if not alive[i]:
             continue
-        members = alive & (box_iou(corners[i], corners) > iou)
+        members = alive & (iou_xyxy(corners[i : i + 1], corners)[0] > iou)
         members[i] = True
         row = dets[i].copy()
         row[4] = dets[members, 4].max()
@@ -293,7 +274,7 @@ class BlazeFace:
         merged = weighted_nms(
             corners.astype(np.float32), scores.astype(np.float32), self.nms_iou, kps.astype(np.float32)
         )
-        return _to_xywh(merged)
+        return xyxy_to_xywh(merged)
 
 
 #: Quarter turns (``--rotations`` on video): upright, and turned 90, 180 and 270 degrees.

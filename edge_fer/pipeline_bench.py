@@ -25,6 +25,10 @@ from edge_fer.sysinfo import cpu_name, peak_rss_mb
 #: upright by their eye line (a face rolled less than 20 degrees is cut as by ``crop``; a rolled one costs
 #: one warp). ``roll`` turns every frame first, to time alignment on faces that need it.
 STAGES = ("decode", "detect", "crop", "align", "classify", "track", "draw")
+#: Frames decoded into memory and timed (12 s of 25 fps video).
+PIPELINE_FRAMES = 300
+#: Passes over the frames; each stage reports its median over the passes.
+PIPELINE_REPEATS = 3
 
 
 class StageClock:
@@ -120,8 +124,8 @@ def bench_pipeline(
     source: str | os.PathLike[str] | Sequence[np.ndarray],
     model: str | os.PathLike[str] | None = None,
     threads: int = 1,
-    max_frames: int = 300,
-    repeats: int = 3,
+    max_frames: int = PIPELINE_FRAMES,
+    repeats: int = PIPELINE_REPEATS,
     backend: str = "auto",
     detector: str = "short",
     draw: bool = True,

@@ -336,16 +336,6 @@ class VideoSource:
         self.stop_reason = f"reached --max-frames {max_frames}"
 
 
-def open_source(
-    source: str | int | os.PathLike[str],
-    width: int | None = None,
-    height: int | None = None,
-    fps: float | None = None,
-) -> VideoSource:
-    """Open a camera index, video file, stream URL or image; raises SourceError with a hint."""
-    return VideoSource(source, width, height, fps).open()
-
-
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file or http(s) URL as BGR uint8 (see :func:`edge_fer.images.load_image`)."""
     return _load_image(path)

@@ -12,25 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_fer.boxes import iou_xywh
+
 #: Default smoothing window in frames (about a fifth of a second at 25 fps).
 DEFAULT_SMOOTHING = 5
 #: A track survives this many frames without a matching detection (a blink of the detector).
 DEFAULT_MAX_MISSED = 5
 #: Minimum IoU between a track's last box and a detection for them to be the same face.
 DEFAULT_MIN_IOU = 0.3
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every ``x, y, w, h`` box of ``a`` (N, 4) and of ``b`` (M, 4): (N, M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ax0, ay0, ax1, ay1 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
-    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
-    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
-    inter = iw * ih
-    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 @dataclass
@@ -79,7 +68,7 @@ class Tracker:
         ids = [0] * len(boxes)
         assigned = [-1] * len(boxes)
         if self.tracks and len(boxes):
-            ious = iou_matrix(np.stack([t.box for t in self.tracks]), boxes)
+            ious = iou_xywh(np.stack([t.box for t in self.tracks]), boxes)
             # Greedy: best overlaps first; each track and each face used once.
             for flat in np.argsort(-ious, axis=None, kind="stable"):
                 ti, fi = divmod(int(flat), len(boxes))

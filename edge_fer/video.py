@@ -32,6 +32,7 @@ from edge_fer.errors import EdgeFerError
 from edge_fer.recognizer import EmotionRecognizer, FrameResult
 from edge_fer.sources import VideoSource
 from edge_fer.video_writer import FALLBACK_FPS, TimedWriter, codec_for
+from edge_fer.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class RunSummary:
     def line(self) -> str:
         """The one-line summary printed at the end of ``webcam``."""
         return (
-            f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
+            f"{counted(self.frames, 'frame')}, {counted(self.faces, 'face')} "
+            f"({counted(self.frames_with_faces, 'frame')} with a face), "
             f"mean {self.mean_fps:.1f} fps; {self.stop_reason or 'done'}"
         )
 

@@ -1,6 +1,6 @@
 """The one table of export formats: CLI names, file names, help text and parity gates derive from it.
 
-Add a format here and in the converter that :func:`export.exporter.convert` dispatches to; the CLI's
+Add a format here and in the converter that :func:`edge_fer.export.exporter.convert` dispatches to; the CLI's
 ``--formats`` choices, its help, the sidecar's ``format`` field and the parity thresholds follow.
 """
 

@@ -17,6 +17,21 @@ FER_DIR = SHARED / "datasets" / "fer2013"
 MEDIA_DIR = SHARED / "media"
 
 
+SHARED_FIXTURES = ("fer_dir", "media_dir")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that reads the shared data must carry the ``shared`` marker (so ``-m "not shared"`` leaves it out
+    on a fresh clone): one that uses a shared-data fixture without it is a collection error, not a surprise."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("shared") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests using {'/'.join(SHARED_FIXTURES)} need @pytest.mark.shared: {unmarked}")
+
+
 def synthetic_face(label: int, rng: np.random.Generator, size: int = 48) -> np.ndarray:
     """A 48x48 gray image whose pattern (stripe angle and brightness) encodes ``label``, plus noise."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)

@@ -43,10 +43,31 @@ def test_bench_json_reports_every_field_without_tensorflow(models, cli):
     assert results[1]["p50_ms_per_face"] == pytest.approx(results[1]["p50_ms"] / 4)
 
 
-def test_bench_table_of_two_models(models, cli):
+def test_bench_table_of_two_models_fits_80_columns(models, cli):
+    import io
+
+    from rich.console import Console
+
+    from edge_fer.cli.bench_cmds import bench_table
+
+    names = [Path(models["tflite_int8"]).name, Path(models["onnx"]).name]
     code, out, err = cli("bench", models["tflite_int8"], models["onnx"], "--runs", "10", "--warmup", "2")
     assert code == 0, err
-    assert Path(models["tflite_int8"]).name in out and Path(models["onnx"]).name in out and "p50 ms" in out
+    assert all(name in out for name in names) and "p50" in out and "faces/s" in out
+    assert f"{names[0]}: tflite (" in out and "no TensorFlow" in out
+    code, out, err = cli(
+        "bench", models["tflite"], models["tflite_int8"], models["onnx"], "--runs", "10", "--warmup", "2", "--json"
+    )
+    assert code == 0, err
+    results = json.loads(out)["results"]
+    narrow = Console(width=80, file=io.StringIO(), record=True)
+    narrow.print(bench_table(results))
+    text = narrow.export_text()
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    for r in results:  # each model's row whole on one line: name, then its numbers
+        assert any(
+            line.split()[:1] == [Path(r["model"]).name] and f"{r['p50_ms']:.3f}" in line for line in text.splitlines()
+        )
 
 
 def test_pipeline_on_synthetic_frames_reports_every_stage(models, cli):

@@ -46,7 +46,7 @@ def test_folder_loads_faces_and_lists_every_problem(tmp_path, cache):
     assert reasons["big.png"].startswith("wrong size 64x64")
     assert reasons["notes.txt"] == "not an image file"
     assert reasons["loose.png"].startswith("unlabelled")
-    assert reasons["contempt"].startswith("unknown label folder (1 files")
+    assert reasons["contempt"] == "unknown label folder (1 file skipped)"
 
 
 def test_cache_is_used_then_invalidated_when_the_folder_changes(tmp_path, cache):
@@ -113,12 +113,28 @@ def test_data_check_cli_table_and_json(tmp_path, cache, cli):
     root = messy_split(tmp_path / "train")
     code, out, _ = cli("data", "check", root)
     assert code == 0
-    assert "9 usable faces" in out and "class imbalance" in out and "corrupt.jpg" in out
+    assert "9 usable faces" in out and "corrupt.jpg" in out and "6 unusable files" in out
+    # Four of seven labels have no face: the imbalance is infinite, and the labels are named.
+    assert "class imbalance: infinite, no faces for angry, fear, neutral, surprise" in out
     code, out, _ = cli("data", "check", root, "--json")
     report = json.loads(out)
-    assert report["total"] == 9 and report["imbalance_ratio"] == 5.0 and len(report["problems"]) == 6
+    assert report["total"] == 9 and len(report["problems"]) == 6
+    assert report["imbalance_ratio"] is None and report["empty_labels"] == ["angry", "fear", "neutral", "surprise"]
 
 
+def test_data_check_imbalance_with_every_label_and_one_face(tmp_path, cache, cli):
+    root = make_dataset(tmp_path / "train", {**dict.fromkeys(LABELS, 3), "happy": 12, "disgust": 1})
+    code, out, _ = cli("data", "check", root)
+    assert code == 0 and "28 usable faces" in out
+    assert "class imbalance (largest / smallest label): 12.0" in out and "infinite" not in out
+    report = json.loads(cli("data", "check", root, "--json")[1])
+    assert report["imbalance_ratio"] == 12.0 and report["empty_labels"] == []
+    one = make_dataset(tmp_path / "one", {"happy": 1})
+    code, out, _ = cli("data", "check", one)
+    assert code == 0 and "1 usable face\n" in out and "no faces for angry, disgust, fear, neutral, sad, surprise" in out
+
+
+@pytest.mark.shared
 def test_data_check_on_shared_fer2013(fer_dir, cli):
     code, out, _ = cli("data", "check", fer_dir / "train", "--json")
     report = json.loads(out)

@@ -55,7 +55,8 @@ def test_predict_no_face_gives_empty_list(cli, model, blank) -> None:
 
 def test_predict_table_output(cli, model, blank) -> None:
     code, out, err = cli("predict", blank, "--model", model)
-    assert code == 0 and "0 faces" in out and "1 images, 0 faces" in err
+    assert code == 0 and "1 image, 0 faces" in err
+    assert out.strip() == f"{blank} (160x120): no faces found"  # a line, not an empty table
 
 
 def test_predict_folder_skips_unreadable_files_found_in_it(cli, model, blank, tmp_path) -> None:
@@ -246,3 +247,21 @@ def test_predict_runs_without_tensorflow(model, blank) -> None:
     row = json.loads(done.stdout)
     assert row["image"] == str(image)
     assert len(row["faces"]) >= (5 if image == photo else 0)
+
+
+def test_predict_table_counts_faces_in_english() -> None:
+    import io
+
+    from rich.console import Console
+
+    from edge_fer.cli.runtime_cmds import _image_table
+    from edge_fer.predict import ImageResult
+    from edge_fer.recognizer import Face
+
+    face = Face((1, 2, 30, 40), "happy", 0.7, {"happy": 0.7, "sad": 0.2, "angry": 0.1})
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(_image_table(ImageResult(Path("a.jpg"), [face], 64, 64)))
+    console.print(_image_table(ImageResult(Path("b.jpg"), [face, face], 64, 64)))
+    text = console.export_text()
+    assert "a.jpg (64x64): 1 face " in text and "b.jpg (64x64): 2 faces" in text
+    assert "happy" in text and "70%" in text and "1,2,30,40" in text and "sad 20%" in text

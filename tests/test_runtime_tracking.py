@@ -7,19 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from edge_fer.tracking import Tracker, iou_matrix
+from edge_fer.tracking import Tracker
 
 SAD = np.array([0.0, 0.0, 0.0, 0.0, 0.45, 0.55, 0.0], np.float32)
 NEUTRAL = np.array([0.0, 0.0, 0.0, 0.0, 0.55, 0.45, 0.0], np.float32)
-
-
-def test_iou_matrix_values() -> None:
-    a = np.array([[0, 0, 10, 10], [100, 100, 10, 10]])
-    b = np.array([[0, 0, 10, 10], [5, 0, 10, 10], [50, 50, 1, 1]])
-    got = iou_matrix(a, b)
-    np.testing.assert_allclose(got[0], [1.0, 50 / 150, 0.0])
-    np.testing.assert_allclose(got[1], [0.0, 0.0, 0.0])
-    assert iou_matrix(np.zeros((0, 4)), b).shape == (0, 3)
 
 
 def test_ids_follow_moving_faces_and_new_faces_get_new_ids() -> None:

@@ -113,7 +113,7 @@ def test_damaged_frame_in_the_middle_is_skipped_and_counted(tmp_path) -> None:
     assert (s.frames_read, s.frames_promised, s.frames_skipped, s.complete) == (19, 20, 1, True)
     times = sorted({r.time_s for r in analysis.rows})
     assert 0.4 not in [round(t, 3) for t in times]  # frame 10 (0.40 s) is the one missing
-    assert round(times[-1], 3) == 0.76 and "1 damaged frames skipped" in s.warning()
+    assert round(times[-1], 3) == 0.76 and "1 damaged frame skipped" in s.warning()
 
 
 # ---------------------------------------------------------------- the table and the summary

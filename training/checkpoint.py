@@ -42,7 +42,8 @@ class RunState:
     rng: list[list[int]] = field(default_factory=list)
     #: Each ``--resume --epochs N`` past the plan: {"at_epoch", "from_epochs", "to_epochs"} (for the card).
     extensions: list[dict[str, int]] = field(default_factory=list)
-    #: How ``precision=auto`` chose: ms per step of each policy tried and the speed-up (see training.precision).
+    #: How ``precision=auto`` chose: ms per step of each policy tried and the speed-up
+    #: (see edge_fer.training.precision).
     precision_probe: dict[str, Any] | None = None
 
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from edge_fer.errors import DataError
 from edge_fer.labels import FER2013_CSV_IDS, LABELS, label_index
 from edge_fer.preprocessing import INPUT_SIZE, to_face_input
 from edge_fer.sources import quiet_opencv
+from edge_fer.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ def _scan_folder(root: Path) -> tuple[list[tuple[Path, int]], list[Problem], lis
             continue
         if entry.name not in LABELS:
             n = sum(1 for p in entry.rglob("*") if p.is_file())
-            problems.append(Problem(str(entry), f"unknown label folder ({n} files skipped)"))
+            problems.append(Problem(str(entry), f"unknown label folder ({counted(n, 'file')} skipped)"))
             continue
         idx = label_index(entry.name)
         for path in sorted(entry.iterdir()):
@@ -257,6 +259,9 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
 
 
 def imbalance_ratio(counts: dict[str, int]) -> float:
-    """Largest label count over the smallest non-empty one."""
-    nonzero = [c for c in counts.values() if c > 0]
-    return max(nonzero) / min(nonzero) if nonzero else 0.0
+    """Largest label count over the smallest: ``math.inf`` when a label has no faces (a model cannot learn
+    it at all), 0.0 when there are no faces."""
+    if not counts or max(counts.values()) == 0:
+        return 0.0
+    smallest = min(counts.values())
+    return max(counts.values()) / smallest if smallest > 0 else math.inf

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,22 @@ from edge_fer.tta import tta_description, with_tta
 log = logging.getLogger(__name__)
 
 
-def predict_probs(classifier: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Probabilities for (N, 48, 48) uint8 faces, in batches (any test-time policy is the classifier's own)."""
+#: Where ``evaluate`` writes its confusion matrix and report when no folder is given (relative to the
+#: working folder, like the other commands' ``runs/<command>``).
+DEFAULT_OUT = Path("runs/evaluate")
+
+
+def predict_probs(
+    classifier: Any, x: np.ndarray, batch: int = 256, on_faces: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """Probabilities for (N, 48, 48) uint8 faces, in batches (any test-time policy is the classifier's own).
+    ``on_faces(done, total)`` is called after each batch (for a progress bar)."""
     faces = x[..., None] if x.ndim == 3 else x
-    outs = [classifier.predict(faces[i : i + batch]) for i in range(0, len(faces), batch)]
+    outs = []
+    for i in range(0, len(faces), batch):
+        outs.append(classifier.predict(faces[i : i + batch]))
+        if on_faces is not None:
+            on_faces(min(i + batch, len(faces)), len(faces))
     return np.concatenate(outs) if outs else np.zeros((0, len(classifier.meta.labels)), np.float32)
 
 
@@ -68,14 +81,20 @@ def evaluate_model(
     backend: str = "auto",
     threads: int | None = None,
     force: bool = False,
+    on_faces: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a .keras/.tflite/.onnx model on labelled faces; writes confusion PNG + JSON (refused where
-    they exist, unless ``force``). ``tta``: the model's own flip policy (``model``), ``none`` or ``flip``."""
+    they exist, unless ``force``). ``tta``: the model's own flip policy (``model``), ``none`` or ``flip``.
+
+    They go to ``out_dir`` (default :data:`DEFAULT_OUT`, under the working folder: never beside the model,
+    which may be a shipped or read-only file) as ``<model stem>_<data stem>[_tta-<mode>]_confusion.png`` and
+    ``..._eval.json``; the TTA mode is in the name unless it is the model's own, so ``--tta none`` beside the
+    default run writes its own files. ``on_faces(done, total)`` reports progress through the faces."""
     from edge_fer.training.plots import plot_confusion
 
     model = Path(model)
-    out = Path(out_dir) if out_dir else model.parent
-    stem = f"{model.stem}_{Path(data).stem}"
+    out = Path(out_dir) if out_dir else DEFAULT_OUT
+    stem = f"{model.stem}_{Path(data).stem}" + ("" if tta == "model" else f"_tta-{tta}")
     png_path, json_path = out / f"{stem}_confusion.png", out / f"{stem}_eval.json"
     clf = with_tta(load_classifier(model, backend=backend, threads=threads), tta)
     for path in (png_path, json_path):
@@ -91,7 +110,7 @@ def evaluate_model(
             data,
             data,
         )
-    probs = predict_probs(clf, faces.x)
+    probs = predict_probs(clf, faces.x, on_faces=on_faces)
     report = classification_report(faces.y, probs.argmax(axis=1), labels)
     report.update(
         {

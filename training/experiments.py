@@ -15,6 +15,15 @@ from typing import Any
 
 from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
+from edge_fer.training.defaults import (
+    ARCH,
+    BATCH_SIZE,
+    PSEUDO_EXPERIMENT_EPOCHS,
+    PSEUDO_EXTRA_EPOCHS,
+    PSEUDO_THRESHOLD,
+    SEED,
+    SWEEP_EPOCHS,
+)
 
 #: --quick: training faces, and epochs for each phase.
 QUICK_LIMIT = 420
@@ -70,13 +79,13 @@ def _val_at(history: dict[str, list[float]], epoch: int) -> float | None:
 def pseudo_label_experiment(
     data: str | Path,
     out_dir: str | Path,
-    arch: str = "edgefer-s",
-    epochs: int = 40,
-    extra_epochs: int = 10,
-    threshold: float = 0.9,
+    arch: str = ARCH,
+    epochs: int = PSEUDO_EXPERIMENT_EPOCHS,
+    extra_epochs: int = PSEUDO_EXTRA_EPOCHS,
+    threshold: float = PSEUDO_THRESHOLD,
     limit: int | None = None,
-    seed: int = 0,
-    batch_size: int = 64,
+    seed: int = SEED,
+    batch_size: int = BATCH_SIZE,
     lr: float | None = None,
     arch_kwargs: dict[str, Any] | None = None,
     augment: dict[str, Any] | None = None,
@@ -182,10 +191,10 @@ def pseudo_label_experiment(
 def cnn_vs_dnn_experiment(
     data: str | Path,
     out_dir: str | Path,
-    epochs: int = 30,
+    epochs: int = SWEEP_EPOCHS,
     limit: int | None = None,
-    seed: int = 0,
-    batch_size: int = 64,
+    seed: int = SEED,
+    batch_size: int = BATCH_SIZE,
     lr: float | None = None,
     force: bool = False,
     verbose: int | None = None,

@@ -10,6 +10,7 @@ grid's geometry says exactly how many tiles it has (:func:`grid_shape`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ TILE = 96
 GAP = 4
 HEADER = 28
 BACKGROUND = 255
+
+
+#: Gradient-ascent steps from noise: by about 40 the patterns of edgefer-s's layers stop changing visibly.
+FILTER_STEPS = 40
+#: Filters drawn per layer at most (an 8x8 grid stays legible).
+MAX_FILTERS = 64
 
 
 def conv_layers(model: Any) -> list[str]:
@@ -62,12 +69,14 @@ def resolve_layer(model: Any, name: str | None) -> str:
 def maximise_filters(
     model: Any,
     layer: str,
-    steps: int = 40,
+    steps: int = FILTER_STEPS,
     step_size: float = 4.0,
     max_filters: int | None = None,
     seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """(F, 48, 48) float32 images in 0..255, image f maximising the mean activation of filter f."""
+    """(F, 48, 48) float32 images in 0..255, image f maximising the mean activation of filter f.
+    ``on_step(done, steps)`` is called after each gradient-ascent step (all filters move together)."""
     import keras
     import tensorflow as tf
 
@@ -78,13 +87,15 @@ def maximise_filters(
     noise = 128.0 + 20.0 * rng.standard_normal((1, INPUT_SIZE, INPUT_SIZE, 1))
     x = tf.Variable(np.repeat(noise, n, axis=0).astype(np.float32))
     pick = tf.one_hot(tf.range(n), channels)  # image f looks at channel f only
-    for _ in range(steps):
+    for step in range(steps):
         with tf.GradientTape() as tape:
             act = probe(x, training=False)
             score = tf.reduce_sum(tf.reduce_mean(act, axis=(1, 2)) * pick)
         grad = tape.gradient(score, x)
         rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=(1, 2, 3), keepdims=True)) + 1e-8
         x.assign(tf.clip_by_value(x + step_size * grad / rms, 0.0, 255.0))
+        if on_step is not None:
+            on_step(step + 1, steps)
     return x.numpy()[..., 0]
 
 
@@ -147,18 +158,20 @@ def inspect_filters(
     layer: str | None = None,
     out_dir: str | Path = "runs/filters",
     face: str | Path | None = None,
-    steps: int = 40,
-    max_filters: int | None = 64,
+    steps: int = FILTER_STEPS,
+    max_filters: int | None = MAX_FILTERS,
     seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write ``filters_<layer>.png`` (activation maximisation) and, given a face, ``feature_maps_<layer>.png``
-    (the face first, then one tile per channel). Returns what was written and how far each pattern moved."""
+    (the face first, then one tile per channel). Returns what was written and how far each pattern moved.
+    ``on_step(done, steps)``: progress through the gradient ascent."""
     from edge_fer.training.explain import faces_in_image, load_keras_model
 
     model, _, clf = load_keras_model(model_path)
     name = resolve_layer(model, layer)
     out = Path(out_dir)
-    patterns = maximise_filters(model, name, steps=steps, max_filters=max_filters, seed=seed)
+    patterns = maximise_filters(model, name, steps=steps, max_filters=max_filters, seed=seed, on_step=on_step)
     start = maximise_filters(model, name, steps=0, max_filters=max_filters, seed=seed)
     channels = int(model.get_layer(name).output.shape[-1])
     filters_png = draw_grid(

@@ -170,7 +170,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
 
 def _robustness(int8: Path, val: str | Path) -> dict[str, float]:
     """The int8 model's val accuracy (its own normalization and flip policy) on faces made dark, low-contrast or
-    gamma-shifted (training.corruptions), beside clean: how much a dim room or a washed-out webcam costs."""
+    gamma-shifted (edge_fer.training.corruptions), beside clean: how much a dim room or a washed-out webcam costs."""
     from edge_fer.backends import load_classifier
     from edge_fer.training.data import load_split
     from edge_fer.training.evaluate import accuracy_under_corruptions

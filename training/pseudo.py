@@ -21,6 +21,7 @@ from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.preprocessing import to_face_input
 from edge_fer.training.data import IMAGE_SUFFIXES
+from edge_fer.training.defaults import PSEUDO_EXTRA_EPOCHS, PSEUDO_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,8 @@ def write_pseudo_labels(
 def continue_with_pseudo_labels(
     run_dir: str | Path,
     unlabelled: str | Path,
-    threshold: float = 0.9,
-    extra_epochs: int = 10,
+    threshold: float = PSEUDO_THRESHOLD,
+    extra_epochs: int = PSEUDO_EXTRA_EPOCHS,
     verbose: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Pseudo-label ``unlabelled`` with the run's best model, add the confident faces to its training set,
@@ -144,7 +145,7 @@ def continue_with_pseudo_labels(
 def train_with_pseudo_labels(
     cfg: Any,
     unlabelled: str | Path,
-    threshold: float = 0.9,
+    threshold: float = PSEUDO_THRESHOLD,
     extra_epochs: int | None = None,
     force: bool = False,
     verbose: int | None = None,
@@ -161,7 +162,7 @@ def train_with_pseudo_labels(
     if first.status not in ("finished", "early-stopped"):  # Ctrl-C or time budget: resume phase 1 first
         raise DataError(
             f"phase 1 {first.status} at epoch {first.epochs_done}; resume it with edge-fer train --resume "
-            f"{first.run_dir}, then pseudo-label (training.pseudo.continue_with_pseudo_labels)"
+            f"{first.run_dir}, then pseudo-label (edge_fer.training.pseudo.continue_with_pseudo_labels)"
         )
     final, report = continue_with_pseudo_labels(first.run_dir, unlabelled, threshold, extra, verbose=verbose)
     return first, final, report

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_fer.atomic import write_json
 from edge_fer.errors import DataError
+from edge_fer.training.defaults import BATCH_SIZE, SEED, SWEEP_EPOCHS
 
 
 def preset(name: str) -> list[dict[str, Any]]:
@@ -227,10 +228,10 @@ def run_sweep(
     data: str | Path,
     grid: list[dict[str, Any]],
     out_dir: str | Path,
-    epochs: int = 30,
+    epochs: int = SWEEP_EPOCHS,
     val: str | Path | None = None,
-    batch_size: int = 64,
-    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+    seed: int = SEED,
     defaults: dict[str, Any] | None = None,
     force: bool = False,
     verbose: int | None = None,

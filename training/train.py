@@ -25,12 +25,11 @@ from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.metadata import ModelMeta
 from edge_fer.preprocessing import normalize_faces, preprocessing_spec
+from edge_fer.training import defaults
 from edge_fer.training.augment import AugmentConfig
 from edge_fer.training.choices import DEFAULT_NORMALIZE, DEFAULT_PRECISION
 
 log = logging.getLogger(__name__)
-
-MONITORS = ("val_loss", "val_accuracy")
 
 
 @dataclass
@@ -38,24 +37,24 @@ class TrainConfig:
     """Everything that defines a run; saved in state.json so ``--resume`` needs nothing else."""
 
     data: str
-    arch: str = "edgefer-s"
+    arch: str = defaults.ARCH
     out: str = "runs/train"
     val: str | None = None
-    val_fraction: float = 0.1
-    epochs: int = 60
-    batch_size: int = 64
-    seed: int = 0
-    optimizer: str = "adam"
+    val_fraction: float = defaults.VAL_FRACTION
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    seed: int = defaults.SEED
+    optimizer: str = defaults.OPTIMIZER
     lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.1
+    momentum: float = defaults.MOMENTUM
+    weight_decay: float = defaults.WEIGHT_DECAY
+    schedule: str = defaults.SCHEDULE
+    warmup_epochs: int = defaults.WARMUP_EPOCHS
+    label_smoothing: float = defaults.LABEL_SMOOTHING
     class_weights: bool = False
     augment: dict[str, Any] = field(default_factory=lambda: AugmentConfig().to_dict())
-    monitor: str = "val_loss"
-    patience: int = 10
+    monitor: str = defaults.MONITOR
+    patience: int = defaults.PATIENCE
     time_budget_s: float | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     deterministic: bool = False
@@ -172,7 +171,7 @@ def _init_weights(core: Any, path: Path) -> None:
 def _peak_lr(cfg: TrainConfig) -> float:
     from edge_fer.training.zoo import get_entry
 
-    return cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or 1e-3)
+    return cfg.lr if cfg.lr is not None else (get_entry(cfg.arch).learning_rate or defaults.LR)
 
 
 def _compile(model: Any, cfg: TrainConfig, schedule: Any) -> None:
@@ -497,7 +496,7 @@ def _recalibration_pending(cfg: TrainConfig, state: Any) -> bool:
 
 
 def _recalibrate_best(run_dir: Path, state: Any, cfg: TrainConfig, train_set: Any, val_set: Any) -> ModelMeta:
-    """Re-estimate the best model's BatchNorm statistics on clean training faces (training.recalibrate) and
+    """Re-estimate the best model's BatchNorm statistics on clean training faces (edge_fer.training.recalibrate) and
     save it in place. Val accuracy before and after is recorded, not used to decide anything."""
     from edge_fer.metadata import read_meta, write_meta
     from edge_fer.training.checkpoint import BEST_MODEL

@@ -11,10 +11,12 @@ import logging
 import os
 import signal
 import sys
+from typing import Annotated
 
 import typer
 
 from edge_fer.cli import app_state
+from edge_fer.cli.help_format import hide_flag_types
 from edge_fer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, EdgeFerError
 
 #: Top-level modules only the ``train`` extra installs (pyproject.toml): a command that imports one needs it.
@@ -29,6 +31,8 @@ TRAIN_EXTRA_MODULES = {
     "matplotlib": "matplotlib",
 }
 
+hide_flag_types()
+
 app = typer.Typer(
     name="edge-fer",
     help="Real-time facial emotion recognition on edge devices: train, evaluate, export, predict, bench.",
@@ -38,9 +42,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from edge_fer import __version__
+
+        print(f"edge-fer {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and library logs."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and library logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Set up logging once for every command."""
     app_state.DEBUG = debug or bool(os.environ.get("EDGE_FER_DEBUG"))

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
+from edge_fer.bench import TIMED_CALLS, WARMUP_CALLS
 from edge_fer.choices import TTA, Backend
 from edge_fer.cli.consoles import make_console
+from edge_fer.cli.progress import progress
+from edge_fer.pipeline_bench import PIPELINE_FRAMES, PIPELINE_REPEATS
 from edge_fer.tta import describe_tta
 
 out = make_console()
-err = make_console(stderr=True)
 
 
 def _int_list(text: str, name: str) -> list[int]:
@@ -28,15 +30,41 @@ def _int_list(text: str, name: str) -> list[int]:
     return values
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+def bench_table(results: list[dict[str, Any]]) -> Table:
+    """One row per model setting, narrow enough for an 80-column terminal: latencies are per call (a batch)
+    in ms; what does not change between a model's settings (backend, size, TensorFlow) is in :func:`bench_notes`."""
+    table = Table(title="edge-fer bench: ms per call, after warm-up", box=box.SIMPLE_HEAD, padding=0, pad_edge=False)
+    table.add_column("model", overflow="fold")
+    for col in ("threads", "batch", "p50", "p90", "p99", "mean", "faces/s", "RSS MB"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in results:
+        table.add_row(
+            Path(r["model"]).name,
+            str(r["threads"]),
+            str(r["batch"]),
+            f"{r['p50_ms']:.3f}",
+            f"{r['p90_ms']:.3f}",
+            f"{r['p99_ms']:.3f}",
+            f"{r['mean_ms']:.3f}",
+            f"{r['throughput_per_s']:,.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+    return table
+
+
+def bench_notes(results: list[dict[str, Any]]) -> list[str]:
+    """Lines under the table: each model's backend, size and whether TensorFlow was loaded; its flip policy;
+    the machine and the inputs."""
+    lines = []
+    for name, r in {Path(r["model"]).name: r for r in results}.items():
+        tf = "TensorFlow loaded" if r["tensorflow_loaded"] else "no TensorFlow"
+        lines.append(f"{name}: {r['backend']} ({r['runtime']} {r['version']}), {r['size_bytes'] / 1024:,.0f} KB, {tf}")
+        if r["tta"]:
+            lines.append(f"{name} test-time flip: {describe_tta(r['tta'])}")
+    if results:
+        r = results[0]
+        lines.append(f"{r['cpu']} ({r['arch']}); accel {r['accel']}; inputs: {r['inputs']}; RSS: peak resident memory")
+    return lines
 
 
 def bench_cmd(
@@ -44,14 +72,16 @@ def bench_cmd(
     backend: Annotated[Backend, typer.Option(help="Backend for every model (auto: by file type).")] = Backend.auto,
     threads: Annotated[str, typer.Option(help="Thread counts, comma-separated: 1,2,4.")] = "1",
     batch: Annotated[str, typer.Option(help="Batch sizes (faces per call), comma-separated: 1,8.")] = "1",
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls first.")] = 20,
-    runs: Annotated[int, typer.Option(min=5, help="Timed calls per setting.")] = 200,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls first.")] = WARMUP_CALLS,
+    runs: Annotated[int, typer.Option(min=5, help="Timed calls per setting.")] = TIMED_CALLS,
     pipeline: Annotated[
         str | None, typer.Option(help="Bench the whole pipeline on this video (or 'synthetic') instead.")
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Emotion model for --pipeline (default: the shipped one).")] = None,
-    max_frames: Annotated[int, typer.Option(min=1, help="Frames for --pipeline.")] = 300,
-    repeats: Annotated[int, typer.Option(min=1, help="--pipeline passes over the frames; medians are reported.")] = 3,
+    max_frames: Annotated[int, typer.Option(min=1, help="Frames for --pipeline.")] = PIPELINE_FRAMES,
+    repeats: Annotated[int, typer.Option(min=1, help="--pipeline passes over the frames; medians are reported.")] = (
+        PIPELINE_REPEATS
+    ),
     align: Annotated[bool, typer.Option(help="--pipeline: turn faces upright by their eyes (stage 'align').")] = True,
     roll: Annotated[
         float, typer.Option(min=-180, max=180, help="--pipeline: turn every frame by this many degrees first.")
@@ -70,8 +100,7 @@ def bench_cmd(
     if pipeline is not None:
         from edge_fer.pipeline_bench import bench_pipeline
 
-        with _progress() as progress:
-            task = progress.add_task("pipeline", total=repeats * max_frames)
+        with progress("pipeline", repeats * max_frames, quiet=as_json) as step:
             report = bench_pipeline(
                 pipeline,
                 model=model,
@@ -79,7 +108,7 @@ def bench_cmd(
                 max_frames=max_frames,
                 repeats=repeats,
                 backend=backend.value,
-                on_frame=lambda: progress.advance(task),
+                on_frame=step,
                 align=align,
                 roll=roll,
             )
@@ -101,8 +130,7 @@ def bench_cmd(
     check_bench(models, backend.value, tta.value, faces)
 
     total = len(models) * len(thread_list) * len(batch_list)
-    with _progress() as progress:
-        task = progress.add_task("bench", total=total)
+    with progress("bench", total, quiet=as_json) as step:
         results = bench_models(
             models,
             backend.value,
@@ -110,7 +138,7 @@ def bench_cmd(
             batch_list,
             warmup,
             runs,
-            on_result=lambda r: progress.advance(task),
+            on_result=lambda r: step(),
             tta=tta.value,
             faces_dir=faces,
             check=False,
@@ -118,46 +146,9 @@ def bench_cmd(
     if as_json:
         print(json.dumps({"results": results}))
         return
-    table = Table(title="edge-fer bench (medians after warm-up)")
-    columns = (
-        "model",
-        "backend",
-        "threads",
-        "batch",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "mean ms",
-        "ms/face",
-        "faces/s",
-        "size",
-        "peak RSS",
-        "TF loaded",
-    )
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("model", "backend") else "right")
-    for r in results:
-        table.add_row(
-            Path(r["model"]).name,
-            f"{r['backend']} ({r['runtime']} {r['version']})",
-            str(r["threads"]),
-            str(r["batch"]),
-            f"{r['p50_ms']:.3f}",
-            f"{r['p90_ms']:.3f}",
-            f"{r['p99_ms']:.3f}",
-            f"{r['mean_ms']:.3f}",
-            f"{r['p50_ms_per_face']:.3f}",
-            f"{r['throughput_per_s']:.0f}",
-            f"{r['size_bytes'] / 1024:.0f} KB",
-            f"{r['peak_rss_mb']:.0f} MB",
-            "yes" if r["tensorflow_loaded"] else "no",
-        )
-    out.print(table)
-    if results:
-        out.print(f"{results[0]['cpu']} ({results[0]['arch']}); accel {results[0]['accel']}; {results[0]['inputs']}")
-        for r in results:
-            if r["tta"]:
-                out.print(f"{Path(r['model']).name} test-time flip: {describe_tta(r['tta'])}")
+    out.print(bench_table(results))
+    for line in bench_notes(results):
+        out.print(line, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ Thin commands over ``edge_fer.training.explain``, ``edge_fer.training.filters``,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -16,10 +17,13 @@ import typer
 from rich.table import Table
 
 from edge_fer.cli.consoles import make_console
+from edge_fer.cli.progress import progress, stage
 from edge_fer.errors import DataError
 from edge_fer.quiet import import_tensorflow
+from edge_fer.training import defaults
+from edge_fer.training.filters import FILTER_STEPS, MAX_FILTERS
+from edge_fer.wording import counted
 
-console = make_console(stderr=True)
 out = make_console()
 
 
@@ -33,20 +37,10 @@ def _pct(value: float | None) -> str:
 
 
 @contextmanager
-def _progress(total: int, what: str):
-    """A rich progress bar over ``total`` runs on stderr; yields ``on_start(i, name)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task(what, total=total)
-
-        def on_start(i: int, name: str) -> None:
-            bar.update(task, completed=i, description=f"{what}: {name}")
-
-        yield on_start
-        bar.update(task, completed=total, description=f"{what}: done")
+def _progress(total: int, what: str, quiet: bool = False) -> Iterator[Callable[[int, str], None]]:
+    """A progress bar over ``total`` runs on stderr; yields ``on_start(i, name)`` for the library to call."""
+    with progress(what, total, quiet=quiet) as step:
+        yield lambda i, name: step(completed=i, description=f"{what}: {name}")
 
 
 def explain_cmd(
@@ -59,10 +53,12 @@ def explain_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
     """Per face: the crop, its saliency (or Grad-CAM) map and the crop masked by it, side by side."""
-    import_tensorflow()
-    from edge_fer.training.explain import explain_images
+    with stage("loading TensorFlow", quiet=as_json):
+        import_tensorflow()
+        from edge_fer.training.explain import explain_images
 
-    records = explain_images(model, [str(p) for p in images], method.value, out_dir)
+    with stage(f"{method.value} of {counted(len(images), 'image')}", quiet=as_json):
+        records = explain_images(model, [str(p) for p in images], method.value, out_dir)
     if as_json:
         print(json.dumps(records, indent=2))
         return
@@ -85,17 +81,27 @@ def filters_cmd(
         Path | None, typer.Option(help="A face crop (or photo) to show the layer's feature maps of.")
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the PNGs.")] = Path("runs/filters"),
-    steps: Annotated[int, typer.Option(min=1, help="Gradient-ascent steps from noise.")] = 40,
-    max_filters: Annotated[int, typer.Option(min=1, help="Draw at most this many filters of the layer.")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="Gradient-ascent steps from noise.")] = FILTER_STEPS,
+    max_filters: Annotated[int, typer.Option(min=1, help="Draw at most this many filters of the layer.")] = MAX_FILTERS,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the starting noise.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """The input pattern that maximally activates each filter of a layer, and one face's feature maps."""
-    import_tensorflow()
-    from edge_fer.training.filters import inspect_filters
+    with stage("loading TensorFlow", quiet=as_json):
+        import_tensorflow()
+        from edge_fer.training.filters import inspect_filters
 
-    with console.status(f"gradient ascent, {steps} steps"):
-        report = inspect_filters(model, layer, out_dir, face, steps=steps, max_filters=max_filters, seed=seed)
+    with progress(f"loading {model.name}", quiet=as_json) as step:
+        report = inspect_filters(
+            model,
+            layer,
+            out_dir,
+            face,
+            steps=steps,
+            max_filters=max_filters,
+            seed=seed,
+            on_step=lambda done, total: step(completed=done, total=total, description="gradient ascent"),
+        )
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -134,10 +140,12 @@ def sweep_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Sweep folder: one run folder per config.")] = Path(
         "runs/sweep"
     ),
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs for runs that do not set their own.")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs for runs that do not set their own.")
+    ] = defaults.SWEEP_EPOCHS,
+    batch_size: Annotated[int, typer.Option(min=1)] = defaults.BATCH_SIZE,
     limit: Annotated[int | None, typer.Option(min=14, help="Train on a stratified subset of N faces.")] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = defaults.SEED,
     quick: Annotated[bool, typer.Option(help="420 faces, 1 epoch per run: checks the path only.")] = False,
     force: Annotated[bool, typer.Option(help="Retrain runs that are finished already.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
@@ -157,7 +165,7 @@ def sweep_cmd(
         runs = [{k: v for k, v in r.items() if k != "epochs"} for r in runs]
     check_grid(runs, str(grid) if grid is not None else f"preset {preset or 'seed002'}", epochs, batch_size, seed)
     source = prepare_data(data, out_dir / "data", limit, seed)
-    with _progress(len(runs), "sweep") as on_start:
+    with _progress(len(runs), "sweep", quiet=as_json) as on_start:
         report = run_sweep(
             source,
             runs,
@@ -185,14 +193,20 @@ experiment_app = typer.Typer(help="The research reports' experiments, reproduced
 def pseudo_label_cmd(
     data: Annotated[Path, typer.Option(help="FER2013 folder or fer2013.csv; its training faces are split 4:1:1.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Experiment folder.")] = Path("runs/pseudo-label"),
-    arch: Annotated[str, typer.Option(help="Zoo architecture.")] = "edgefer-s",
-    epochs: Annotated[int, typer.Option(min=1, help="Phase 1: epochs on the labelled part.")] = 40,
-    extra_epochs: Annotated[int, typer.Option(min=1, help="Phase 2: epochs more, with and without.")] = 10,
-    threshold: Annotated[float, typer.Option(min=0.0, max=0.999999, help="Top probability to exceed.")] = 0.9,
+    arch: Annotated[str, typer.Option(help="Zoo architecture.")] = defaults.ARCH,
+    epochs: Annotated[int, typer.Option(min=1, help="Phase 1: epochs on the labelled part.")] = (
+        defaults.PSEUDO_EXPERIMENT_EPOCHS
+    ),
+    extra_epochs: Annotated[int, typer.Option(min=1, help="Phase 2: epochs more, with and without.")] = (
+        defaults.PSEUDO_EXTRA_EPOCHS
+    ),
+    threshold: Annotated[float, typer.Option(min=0.0, max=0.999999, help="Top probability to exceed.")] = (
+        defaults.PSEUDO_THRESHOLD
+    ),
     limit: Annotated[int | None, typer.Option(min=42, help="Use a stratified subset of N training faces.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(min=1)] = defaults.BATCH_SIZE,
     lr: Annotated[float | None, typer.Option(min=0.0)] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = defaults.SEED,
     quick: Annotated[bool, typer.Option(help="420 faces, 1 epoch per phase: checks the path only.")] = False,
     force: Annotated[bool, typer.Option(help="Delete the experiment folder and start over.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
@@ -206,7 +220,7 @@ def pseudo_label_cmd(
         raise typer.BadParameter(f"unknown architecture {arch!r}; see edge-fer models", param_hint="--arch")
     if quick:
         epochs, extra_epochs, limit = QUICK_EPOCHS, QUICK_EPOCHS, limit or QUICK_LIMIT
-    with _progress(4, "pseudo-label") as on_start:
+    with _progress(4, "pseudo-label", quiet=as_json) as on_start:
         stages = iter(range(4))
         report = pseudo_label_experiment(
             data,
@@ -254,11 +268,11 @@ def pseudo_label_cmd(
 def cnn_vs_dnn_cmd(
     data: Annotated[Path, typer.Option(help="FER2013 folder (train/ + val/) or fer2013.csv.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Experiment folder.")] = Path("runs/cnn-vs-dnn"),
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    epochs: Annotated[int, typer.Option(min=1)] = defaults.SWEEP_EPOCHS,
     limit: Annotated[int | None, typer.Option(min=14, help="Use a stratified subset of N training faces.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(min=1)] = defaults.BATCH_SIZE,
     lr: Annotated[float | None, typer.Option(min=0.0)] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = defaults.SEED,
     quick: Annotated[bool, typer.Option(help="420 faces, 1 epoch each: checks the path only.")] = False,
     force: Annotated[bool, typer.Option(help="Delete the experiment folder and start over.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
@@ -269,7 +283,7 @@ def cnn_vs_dnn_cmd(
 
     if quick:
         epochs, limit = QUICK_EPOCHS, limit or QUICK_LIMIT
-    with _progress(len(CNN_VS_DNN), "cnn-vs-dnn") as on_start:
+    with _progress(len(CNN_VS_DNN), "cnn-vs-dnn", quiet=as_json) as on_start:
         report = cnn_vs_dnn_experiment(
             data,
             out_dir,

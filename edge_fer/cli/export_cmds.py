@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EdgeFerError
 from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, help_text, parse_formats
 
-console = Console(stderr=True)
-out = Console()
+console = make_console(stderr=True)
+out = make_console()
 
 
 def export_cmd(

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from edge_fer.choices import TTA, Backend, DetectorKind, Engine
 from edge_fer.cli.consoles import make_console
+from edge_fer.cli.progress import progress
+from edge_fer.detectors import DEFAULT_CONF, DEFAULT_MIN_FACE
+from edge_fer.tracking import DEFAULT_SMOOTHING
+from edge_fer.wording import counted
 
 if TYPE_CHECKING:
     from edge_fer.archive import ImageTable, MediaItem
@@ -41,7 +43,11 @@ AlignOpt = Annotated[bool, typer.Option(help="Turn each face upright by its eye 
 ConfOpt = Annotated[
     float | None,
     typer.Option(
-        "--conf", min=0.01, max=0.99, help="Face detector threshold (default 0.6 short-range, 0.5 full-range)."
+        "--conf",
+        min=0.01,
+        max=0.99,
+        help=f"Face detector threshold (default {DEFAULT_CONF['short']} short-range, "
+        f"{DEFAULT_CONF['full']} full-range).",
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
@@ -81,8 +87,9 @@ def _recognizer(
 
 
 def _image_table(result: ImageResult) -> Table:
-    title = f"{result.image} ({result.width}x{result.height}): {len(result.faces)} faces, {result.seconds:.2f} s"
-    table = Table(title=escape(title))
+    """One row per face of an image: its emotion and score, box and the runner-up emotion."""
+    where = f"{result.image} ({result.width}x{result.height})"
+    table = Table(title=escape(f"{where}: {counted(len(result.faces), 'face')}, {result.seconds:.2f} s"))
     for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, face in enumerate(result.faces, 1):
@@ -126,7 +133,7 @@ def predict_cmd(
     ] = None,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
-    min_face: MinFaceOpt = 20,
+    min_face: MinFaceOpt = DEFAULT_MIN_FACE,
     margin: MarginOpt = None,
     align: AlignOpt = True,
     conf: ConfOpt = None,
@@ -194,9 +201,9 @@ def predict_cmd(
     if video_run is not None:
         done, skipped, failed = video_run.run(as_json, out, console)
     if not as_json:
-        parts = [f"{len(images)} images, {n_faces} faces"] if images else []
+        parts = [f"{counted(len(images), 'image')}, {counted(n_faces, 'face')}"] if images else []
         if videos:
-            parts.append(f"{done} video{'s' * (done != 1)} analysed")
+            parts.append(f"{counted(done, 'video')} analysed")
             if skipped:
                 parts.append(f"{skipped} finished already (skipped)")
             if failed:
@@ -220,13 +227,9 @@ def _predict_images(
     total = 0
     # In an --out archive the annotated copies are ours: a rerun redoes the images and rewrites them.
     items = [(i.path, i.explicit) for i in images]
-    show = console.is_terminal and not as_json and len(items) > 1
-    progress = Progress(*Progress.get_default_columns(), console=console, transient=True) if show else None
-    task = progress.add_task("images", total=len(items)) if progress is not None else None
-    with progress or contextlib.nullcontext():
+    with progress("images", len(items), quiet=as_json or len(items) <= 1, console=console) as step:
         for result in predict_image_items(rec, items, save_annotated, force=force or out_dir is not None):
-            if progress is not None and task is not None:
-                progress.advance(task)
+            step()
             total += _show_image(result, table, as_json)
     if table is not None and out_dir is not None:
         path = table.write(out_dir / IMAGES_CSV)
@@ -243,7 +246,10 @@ def _show_image(result: ImageResult, table: ImageTable | None, as_json: bool) ->
     if as_json:
         print(json.dumps(result.to_dict()), flush=True)
         return total
-    out.print(_image_table(result))
+    if result.faces:
+        out.print(_image_table(result))
+    else:
+        out.print(f"{result.image} ({result.width}x{result.height}): no faces found", markup=False)
     if result.annotated is not None:
         out.print(f"annotated: {result.annotated}", markup=False)
     return total
@@ -260,7 +266,7 @@ def webcam_cmd(
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames.")] = None,
     smoothing: Annotated[
         int, typer.Option(min=0, help="Average each face's probabilities over N frames; 0 turns it off.")
-    ] = 5,
+    ] = DEFAULT_SMOOTHING,
     model: ModelOpt = None,
     detector: Annotated[
         DetectorKind | None,
@@ -275,7 +281,7 @@ def webcam_cmd(
     ] = False,
     backend: BackendOpt = Backend.auto,
     threads: ThreadsOpt = None,
-    min_face: MinFaceOpt = 20,
+    min_face: MinFaceOpt = DEFAULT_MIN_FACE,
     margin: MarginOpt = None,
     align: AlignOpt = True,
     conf: ConfOpt = None,
@@ -288,18 +294,20 @@ def webcam_cmd(
     rec = _recognizer(
         model, detector, backend, threads, margin, min_face, conf, tta, smoothing, align, rotations or None
     )
-    summary = run_video(
-        rec,
-        source,
-        show=not headless,
-        output=output,
-        json_out=json_out,
-        max_frames=max_frames,
-        force=force,
-        width=width,
-        height=height,
-        fps=fps,
-    )
+    with progress(f"{source}: frames", max_frames) as step:
+        summary = run_video(
+            rec,
+            source,
+            show=not headless,
+            output=output,
+            json_out=json_out,
+            max_frames=max_frames,
+            force=force,
+            width=width,
+            height=height,
+            fps=fps,
+            on_frame=lambda result: step(),
+        )
     console.print(f"{summary.source}: {summary.line()}", markup=False)
     for label, path in (("video", output), ("frames", json_out)):
         if path is not None:

@@ -11,8 +11,10 @@ from rich.table import Table
 
 from edge_fer.choices import TTA, Backend
 from edge_fer.cli.consoles import make_console
+from edge_fer.cli.progress import progress, stage
 from edge_fer.errors import EXIT_INTERRUPTED, DataError, EdgeFerError
 from edge_fer.quiet import import_tensorflow
+from edge_fer.training import defaults
 from edge_fer.training.choices import (
     DEFAULT_NORMALIZE,
     DEFAULT_PRECISION,
@@ -23,7 +25,9 @@ from edge_fer.training.choices import (
     Precision,
     Schedule,
 )
+from edge_fer.training.evaluate import DEFAULT_OUT
 from edge_fer.tta import describe_tta
+from edge_fer.wording import counted
 
 console = make_console(stderr=True)
 out = make_console()
@@ -59,7 +63,7 @@ def train_cmd(
     ] = None,
     arch: Annotated[
         str, typer.Option(help="Zoo architecture (see `edge-fer models`).", callback=_check_arch)
-    ] = "edgefer-s",
+    ] = defaults.ARCH,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder for checkpoints, best model, curves.")] = Path(
         "runs/train"
     ),
@@ -68,21 +72,25 @@ def train_cmd(
     ] = None,
     val_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.5, help="Stratified share held out when there is no validation split.")
-    ] = 0.1,
+    ] = defaults.VAL_FRACTION,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs in all [default: 60]; with --resume, a new total to train to.")
+        int | None,
+        typer.Option(
+            min=1, help=f"Epochs in all [default: {defaults.EPOCHS}]; with --resume, a new total to train to."
+        ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adam,
+    batch_size: Annotated[int, typer.Option(min=1)] = defaults.BATCH_SIZE,
+    seed: Annotated[int, typer.Option(min=0)] = defaults.SEED,
+    optimizer: Annotated[Optimizer, typer.Option()] = Optimizer(defaults.OPTIMIZER),
     lr: Annotated[
-        float | None, typer.Option(min=0.0, help="Initial learning rate (default 1e-3, or the arch's own).")
+        float | None,
+        typer.Option(min=0.0, help=f"Initial learning rate (default {defaults.LR:g}, or the arch's own)."),
     ] = None,
-    momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="For sgd and rmsprop.")] = 0.9,
-    weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.0,
-    schedule: Annotated[Schedule, typer.Option()] = Schedule.cosine,
-    warmup_epochs: Annotated[int, typer.Option(min=0)] = 0,
-    label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
+    momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="For sgd and rmsprop.")] = defaults.MOMENTUM,
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = defaults.WEIGHT_DECAY,
+    schedule: Annotated[Schedule, typer.Option()] = Schedule(defaults.SCHEDULE),
+    warmup_epochs: Annotated[int, typer.Option(min=0)] = defaults.WARMUP_EPOCHS,
+    label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.5)] = defaults.LABEL_SMOOTHING,
     class_weights: Annotated[
         bool, typer.Option("--class-weights/--no-class-weights", help="sklearn 'balanced' weights.")
     ] = False,
@@ -114,8 +122,8 @@ def train_cmd(
     ] = Precision(DEFAULT_PRECISION),
     monitor: Annotated[
         Monitor, typer.Option(help="Metric that picks the best checkpoint and drives early stopping.")
-    ] = Monitor.val_loss,
-    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, epochs.")] = 10,
+    ] = Monitor(defaults.MONITOR),
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, epochs.")] = defaults.PATIENCE,
     time_budget: Annotated[
         str | None, typer.Option(help="Stop cleanly at an epoch boundary before this much time: 2h, 90m, 45s.")
     ] = None,
@@ -140,7 +148,7 @@ def train_cmd(
     ] = None,
     threshold: Annotated[
         float, typer.Option(min=0.0, max=0.999999, help="With --pseudo-label: top probability a face must exceed.")
-    ] = 0.9,
+    ] = defaults.PSEUDO_THRESHOLD,
 ) -> None:
     """Train a zoo model on FER2013; resumable (--time-budget, Ctrl-C, --resume)."""
     import_tensorflow()
@@ -178,7 +186,7 @@ def train_cmd(
                 out=str(out_dir),
                 val=str(val) if val else None,
                 val_fraction=val_fraction,
-                epochs=epochs if epochs is not None else TrainConfig.epochs,
+                epochs=epochs if epochs is not None else defaults.EPOCHS,
                 batch_size=batch_size,
                 seed=seed,
                 optimizer=optimizer.value,
@@ -245,10 +253,14 @@ def models_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
     """List the model zoo: name, parameters, MACs per face, description."""
-    import_tensorflow()
-    from edge_fer.training.zoo.summary import describe_models
+    with stage("loading TensorFlow", quiet=as_json):
+        import_tensorflow()
+        from edge_fer.training.zoo.summary import describe_models
 
-    rows = describe_models(pattern)
+    with progress("building", quiet=as_json) as step:
+        rows = describe_models(
+            pattern, on_model=lambda i, n, name: step(completed=i, total=n, description=f"building {name}")
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -275,19 +287,27 @@ def data_check_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    out.print(f"{folder}: {report['total']} usable faces")
-    table = Table()
-    table.add_column("label")
-    table.add_column("faces", justify="right")
-    table.add_column("share", justify="right")
-    for label, n in report["counts"].items():
-        table.add_row(label, f"{n:,}", f"{n / max(report['total'], 1):.1%}")
-    out.print(table)
-    out.print(f"class imbalance (largest / smallest label): {report['imbalance_ratio']:.1f}")
+    out.print(f"{folder}: {counted(report['total'], 'usable face')}", markup=False)
+    if report["total"]:
+        table = Table()
+        table.add_column("label")
+        table.add_column("faces", justify="right")
+        table.add_column("share", justify="right")
+        for label, n in report["counts"].items():
+            table.add_row(label, f"{n:,}", f"{n / report['total']:.1%}")
+        out.print(table)
+    empty = report["empty_labels"]
+    if report["total"] and empty:
+        out.print(
+            f"[yellow]class imbalance: infinite, no faces for {', '.join(empty)}[/yellow] "
+            "(a model cannot learn a label it never sees)"
+        )
+    elif report["total"]:
+        out.print(f"class imbalance (largest / smallest label): {report['imbalance_ratio']:.1f}")
     if report["problems"]:
-        out.print(f"[yellow]{len(report['problems'])} unusable files (training skips them):[/yellow]")
+        out.print(f"[yellow]{counted(len(report['problems']), 'unusable file')} (training skips them):[/yellow]")
         for p in report["problems"]:
-            out.print(f"  {p['path']}: {p['reason']}")
+            out.print(f"  {p['path']}: {p['reason']}", markup=False)
     else:
         out.print("no unreadable, corrupt, wrongly sized or unlabelled files")
 
@@ -300,9 +320,7 @@ def evaluate_cmd(
         typer.Option(help="Flip test-time averaging: the model's own policy, none, or always mirror."),
     ] = TTA.model,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for confusion.png/json (default: beside the model).")
-    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the confusion PNG and report JSON.")] = DEFAULT_OUT,
     backend: Annotated[Backend, typer.Option(help="Backend; auto picks by the model's suffix.")] = Backend.auto,
     threads: Annotated[int | None, typer.Option(min=1)] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing confusion PNG/JSON.")] = False,
@@ -310,9 +328,17 @@ def evaluate_cmd(
     """Accuracy, per-class precision/recall/F1 and the confusion matrix (PNG + JSON)."""
     from edge_fer.training.evaluate import evaluate_model
 
-    report = evaluate_model(
-        model, data, tta=tta.value, out_dir=out_dir, backend=backend.value, threads=threads, force=force
-    )
+    with progress(f"evaluating {model.name}", quiet=as_json) as step:
+        report = evaluate_model(
+            model,
+            data,
+            tta=tta.value,
+            out_dir=out_dir,
+            backend=backend.value,
+            threads=threads,
+            force=force,
+            on_faces=lambda done, total: step(completed=done, total=total, description=f"classifying {data}"),
+        )
     if as_json:
         print(json.dumps(report))
         return
@@ -339,10 +365,13 @@ def card_cmd(
     name: Annotated[str, typer.Option(help="Artifact stem: <name>_int8.tflite.")] = "edgefer-s",
 ) -> None:
     """Write the model card (JSON beside the model) and print its Markdown for the README."""
-    import_tensorflow()
-    from edge_fer.training.modelcard import build_card, card_markdown
+    with stage("loading TensorFlow"):
+        import_tensorflow()
+        from edge_fer.training.modelcard import build_card, card_markdown
 
-    print(card_markdown(build_card(run, export_dir, val, name)))
+    with stage(f"evaluating and benchmarking {name} for its card"):
+        card = build_card(run, export_dir, val, name)
+    print(card_markdown(card))
 
 
 def register(app: typer.Typer) -> None:
