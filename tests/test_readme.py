@@ -80,7 +80,7 @@ DECISIONS: dict[str, Run | Skip] = {
     # Install: runtime only, and headless
     "python -m pip install .": Skip("installs packages; the tests run in an installed environment"),
     "edge-fer predict ../shared/media/group-six-faces.jpg": Run((MEDIA,)),
-    'python -m pip install "numpy>=1.24" "typer>=0.12" "rich>=13" "ai-edge-litert>=1.2" '
+    'python -m pip install "numpy>=1.24" "typer>=0.12" "rich>=13" "pillow>=10" "ai-edge-litert>=1.2" '
     '"opencv-python-headless>=4.8"': Skip("installs packages (the headless OpenCV) into the environment"),
     "python -m pip install --no-deps .": Skip("installs packages; the tests run in an installed environment"),
     # Recordings
