@@ -11,7 +11,7 @@ augmentation and by export calibration, so a model always sees faces prepared as
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -232,13 +232,16 @@ def crop_faces(
     frame: np.ndarray, boxes: Sequence[Sequence[float]], margin: float = DEFAULT_MARGIN
 ) -> tuple[np.ndarray, list[int]]:
     """Model inputs for every box that overlaps the frame, as (N, 48, 48, 1) uint8, and their indices."""
+    return _batch(face_input(frame, box, margin) for box in boxes)
+
+
+def _batch(faces: Iterable[np.ndarray | None]) -> tuple[np.ndarray, list[int]]:
+    """The 48x48 faces that are not None as one (N, 48, 48, 1) uint8 batch, and their positions."""
     crops, kept = [], []
-    for i, box in enumerate(boxes):
-        face = face_input(frame, box, margin)
-        if face is None:
-            continue
-        crops.append(face)
-        kept.append(i)
+    for i, face in enumerate(faces):
+        if face is not None:
+            crops.append(face)
+            kept.append(i)
     if not crops:
         return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8), kept
     return np.stack(crops)[..., None], kept
@@ -353,14 +356,5 @@ def crop_detections(
 ) -> tuple[np.ndarray, list[int]]:
     """Model inputs (N, 48, 48, 1) uint8 for detection rows (see :func:`face_geometry`) under ``framing``,
     and the indices of the rows kept (a crop wholly outside the frame is dropped)."""
-    crops, kept = [], []
-    for i, det in enumerate(dets):
-        geo = face_geometry(det, framing, align)
-        face = None if geo is None else geometry_input(frame, geo)
-        if face is None:
-            continue
-        crops.append(face)
-        kept.append(i)
-    if not crops:
-        return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8), kept
-    return np.stack(crops)[..., None], kept
+    geometries = (face_geometry(det, framing, align) for det in dets)
+    return _batch(None if geo is None else geometry_input(frame, geo) for geo in geometries)
