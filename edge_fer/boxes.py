@@ -40,6 +40,18 @@ def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def overlap_of_smaller_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area between every corner box of ``a`` (N, 4+) and of ``b`` (M, 4+):
+    (N, M) in [0, 1]; 1 when one box lies wholly inside the other, whatever their sizes (IoU is low then)."""
+    a, b = _rows(a)[:, :4], _rows(b)[:, :4]
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    return np.where(smaller > 0, iw * ih / np.where(smaller > 0, smaller, 1.0), 0.0)
+
+
 def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU between every ``x, y, w, h`` box of ``a`` (N, 4+) and of ``b`` (M, 4+): (N, M)."""
     return iou_xyxy(xywh_to_xyxy(_rows(a)), xywh_to_xyxy(_rows(b)))

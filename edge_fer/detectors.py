@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from edge_fer.backends import create_interpreter
-from edge_fer.boxes import iou_xyxy, xyxy_to_xywh
+from edge_fer.boxes import iou_xyxy, overlap_of_smaller_xyxy, xyxy_to_xywh
 from edge_fer.choices import DetectorKind
 from edge_fer.errors import EdgeFerError, ModelError
 
@@ -161,9 +161,16 @@ def as_detections(dets: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     return np.concatenate([arr, np.full((len(arr), DET_COLUMNS - 5), np.nan, np.float32)], axis=1)
 
 
+#: Two detections from different passes are one face when this much of the smaller box lies inside the other:
+#: a full-range pass or a tile often fires on part of a face (mouth and nose) that another pass saw whole, and
+#: IoU stays low for such nested boxes (0.2 for a box half the side of the other).
+NESTED_OVERLAP = 0.6
+
+
 def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU, ranks: np.ndarray | None = None) -> np.ndarray:
     """NMS over (N, :data:`DET_COLUMNS`) rows from several passes (turned images, tiles): each cluster of
-    overlapping rows is kept as its leader's row, box and keypoints together, with the cluster's best score.
+    overlapping rows (IoU above ``iou``, or one box mostly inside the other: :data:`NESTED_OVERLAP`) is kept
+    as its leader's row, box and keypoints together, with the cluster's best score.
     The leader is the row of lowest ``ranks`` (see :func:`keypoint_rank`), then of best score: passes over
     differently turned images disagree on a face's box and keypoints, the one that sees it upright places
     them best, and a mean with a sideways guess would tilt and resize the face. Best score first."""
@@ -179,7 +186,10 @@ def merge_detections(dets: np.ndarray, iou: float = DEFAULT_NMS_IOU, ranks: np.n
     for i in range(len(dets)):
         if not alive[i]:
             continue
-        members = alive & (iou_xyxy(corners[i : i + 1], corners)[0] > iou)
+        one = corners[i : i + 1]
+        members = alive & (
+            (iou_xyxy(one, corners)[0] > iou) | (overlap_of_smaller_xyxy(one, corners)[0] > NESTED_OVERLAP)
+        )
         members[i] = True
         row = dets[i].copy()
         row[4] = dets[members, 4].max()

@@ -38,3 +38,21 @@ def test_iou_edge_cases() -> None:
     a, b = rng.uniform(0, 50, (5, 4)), rng.uniform(0, 50, (7, 4))
     np.testing.assert_allclose(iou_xywh(a, b), iou_xywh(b, a).T)
     assert iou_xywh(a, b).max() <= 1.0 and iou_xywh(a, a).diagonal() == pytest.approx(1.0)
+
+
+def test_overlap_of_smaller_sees_nested_boxes_that_iou_misses() -> None:
+    from edge_fer.boxes import overlap_of_smaller_xyxy
+
+    big, inner, apart = [0, 0, 100, 100], [30, 40, 60, 70], [200, 0, 250, 50]
+    assert overlap_of_smaller_xyxy(np.array([big]), np.array([inner, apart])).tolist() == [[1.0, 0.0]]
+    assert iou_xyxy(np.array([big]), np.array([inner]))[0, 0] < 0.1
+
+
+def test_merging_passes_keeps_one_face_for_a_box_nested_in_another() -> None:
+    from edge_fer.detectors import DET_COLUMNS, merge_detections
+
+    rows = np.full((2, DET_COLUMNS), np.nan, np.float32)
+    rows[0, :5] = [271, 22, 131, 131, 0.89]  # the face (x, y, w, h, score)
+    rows[1, :5] = [306, 73, 59, 59, 0.65]  # a second pass's box on its mouth and nose
+    merged = merge_detections(rows)
+    assert len(merged) == 1 and merged[0, :4].tolist() == [271, 22, 131, 131]
