@@ -96,6 +96,9 @@ def _inputs(faces_dir: str | None, batch: int) -> Callable[[], np.ndarray]:
         noise = np.random.default_rng(0).integers(0, 256, (batch, 48, 48, 1), dtype=np.uint8)
         return lambda: noise
     faces = load_face_images(faces_dir)
+    # A seeded shuffle: files come sorted by label folder, and the timed calls use only the first few hundred
+    # faces, which would all be one emotion (and an adaptive flip policy's cost depends on the emotion).
+    faces = faces[np.random.default_rng(0).permutation(len(faces))]
     batches = itertools.cycle([faces[i : i + batch] for i in range(0, len(faces) - batch + 1, batch)] or [faces])
     return lambda: next(batches)
 
