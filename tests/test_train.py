@@ -99,6 +99,8 @@ def _spawn_training(data: Path, out: Path, epochs: int) -> subprocess.Popen:
         "--epochs",
         str(epochs),
         *NARROW_ARGS,
+        "--patience",  # a long run must still be running when the test signals it, learning or not
+        str(epochs),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

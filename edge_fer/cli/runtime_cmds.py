@@ -89,7 +89,7 @@ def _recognizer(
 def _image_table(result: ImageResult) -> Table:
     """One row per face of an image: its emotion and score, box and the runner-up emotion."""
     where = f"{result.image} ({result.width}x{result.height})"
-    table = Table(title=escape(f"{where}: {counted(len(result.faces), 'face')}, {result.seconds:.2f} s"))
+    table = Table(title=escape(f"{where}: {counted(len(result.faces), 'face')} ({result.seconds:.2f} s)"))
     for col in ("#", "emotion", "score", "box x,y,w,h", "runner-up"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, face in enumerate(result.faces, 1):
