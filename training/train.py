@@ -25,7 +25,10 @@ from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 from edge_fer.metadata import ModelMeta
 from edge_fer.preprocessing import normalize_faces, preprocessing_spec
-from edge_fer.training import defaults
+from edge_fer.training import (
+    defaults,
+    normalization,  # noqa: F401  (registers the layer its checkpoints hold)
+)
 from edge_fer.training.augment import AugmentConfig
 from edge_fer.training.choices import DEFAULT_NORMALIZE, DEFAULT_PRECISION
 
