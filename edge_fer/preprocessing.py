@@ -26,8 +26,9 @@ PIXEL_SCALE = 1.0 / 255.0
 DEFAULT_MARGIN = 0.1
 #: Version of the preprocessing record. 1: no ``version``/``normalize`` keys (models before photometric
 #: normalization); 2: adds ``normalize``; 3: adds ``framing`` (how a face is cut from a frame, see
-#: :data:`FER2013_FRAMING`; records without it get FER2013's, which every earlier model was trained on).
-PREPROCESSING_VERSION = 3
+#: :data:`FER2013_FRAMING`; records without it get FER2013's, which every earlier model was trained on);
+#: 4: adds the ``equalize_center`` normalization.
+PREPROCESSING_VERSION = 4
 #: What every model's metadata must say about its input (any version) for this runtime to feed it.
 BASE_SPEC: dict[str, object] = {
     "color": "gray",
@@ -44,6 +45,7 @@ NORMALIZERS: dict[str, dict[str, float]] = {
     "none": {},
     "standardize": {"mean": FER2013_MEAN, "std": FER2013_STD},
     "equalize": {},
+    "equalize_center": {"region": 0.6},
 }
 #: FER2013's framing: a square ``scale`` times the detector's box side, centred on the box (``box_dy`` 0;
 #: ``eye_dy`` None: not on the eyes). Measured on FER2013 faces set into frames (gray canvas, face 240 px):
@@ -91,7 +93,10 @@ def normalize_faces(faces: np.ndarray, normalize: dict[str, object] | str | None
     ``standardize``: each face's pixels are shifted and scaled to mean ``mean`` and standard deviation ``std``
     (default FER2013's 131 and 77.5), rounded and clipped to 0..255: brightness and contrast changes cancel
     out. ``equalize``: OpenCV's histogram equalization per face (any monotonic change of exposure, gamma
-    included, cancels out up to quantization). ``none`` (or None): the faces unchanged, no copy.
+    included, cancels out up to quantization). ``equalize_center``: the same equalization with its mapping
+    taken from the face's central square only (``region`` of the side, see :func:`equalize_from_center`),
+    so what a crop holds around the face (background, hair, a frame's edge) does not move it.
+    ``none`` (or None): the faces unchanged, no copy.
     """
     norm = {"method": normalize} if isinstance(normalize, str) else (normalize or {"method": "none"})
     method = norm.get("method", "none")
@@ -110,7 +115,46 @@ def normalize_faces(faces: np.ndarray, normalize: dict[str, object] | str | None
         squeezed = x.reshape(len(x), x.shape[1], x.shape[2])
         out = np.stack([cv2.equalizeHist(np.ascontiguousarray(face)) for face in squeezed]) if len(x) else squeezed
         return out.reshape(x.shape)
+    if method == "equalize_center":
+        region = float(norm.get("region", NORMALIZERS["equalize_center"]["region"]))  # type: ignore[arg-type]
+        return equalize_from_center(x.reshape(len(x), x.shape[1], x.shape[2]), region).reshape(x.shape)
     raise ValueError(f"unknown normalization {method!r}; this edge-fer implements {', '.join(NORMALIZERS)}")
+
+
+def center_margin(side: int, region: float) -> int:
+    """Pixels left out on each side of a ``side``-pixel face for its central ``region`` (a fraction of the
+    side, rounded half up): 10 for 48 px and 0.6, so the central 28x28 pixels."""
+    return math.floor(side * (1.0 - region) / 2.0 + 0.5)
+
+
+def equalize_from_center(faces: np.ndarray, region: float) -> np.ndarray:
+    """Histogram equalization of uint8 faces (N, H, W) whose lookup table comes from each face's central
+    square (``region`` of the side, :func:`center_margin`) and is applied to the whole face. The table is
+    OpenCV's ``equalizeHist`` one (float32 scale, round half to even; a flat region leaves the face as it is),
+    so ``region`` 1.0 equals ``cv2.equalizeHist`` exactly; levels below the centre's darkest map to 0.
+
+    Why: plain equalization counts every pixel of the crop, so a crop cut a little wider (a detector's box
+    varies ~17% around FER2013's framing, see ``benchmarks/framing.py``) takes in background and changes
+    the face's mapping; the centre is face in either crop.
+    """
+    x = np.asarray(faces, np.uint8)
+    n, h, w = x.shape
+    if not n:
+        return x.copy()
+    m = center_margin(min(h, w), region)
+    centre = x[:, m : h - m, m : w - m].reshape(n, -1)
+    offsets = (np.arange(n, dtype=np.int64) * 256)[:, None]
+    hist = np.bincount((centre + offsets).ravel(), minlength=n * 256).reshape(n, 256)
+    cdf = np.cumsum(hist, axis=1)
+    first = np.argmax(hist > 0, axis=1)
+    first_count = hist[np.arange(n), first][:, None]
+    spread = centre.shape[1] - first_count
+    scale = np.float32(255.0) / np.maximum(spread, 1).astype(np.float32)
+    lut = np.clip(np.rint((cdf - first_count).astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    flat = x.reshape(n, -1)
+    out = np.take_along_axis(lut, flat.astype(np.intp), axis=1)
+    out = np.where(spread > 0, out, flat)
+    return out.reshape(x.shape)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -88,6 +88,7 @@ def trained_keras(tiny_fer, tmp_path_factory) -> Path:
             "gamma": 1.0,
             "blur": 0,
             "noise": 0,
+            "canvas": 0,
         },
         monitor="val_accuracy",
         label_smoothing=0.0,

@@ -106,7 +106,7 @@ def test_aligned_crops_of_constant_frames_stay_constant_and_far_boxes_are_droppe
 
 
 def test_the_preprocessing_record_carries_the_framing_and_old_records_get_fer2013s() -> None:
-    assert PREPROCESSING_VERSION == 3 and SPEC["framing"] == FER2013_FRAMING
+    assert PREPROCESSING_VERSION == 4 and SPEC["framing"] == FER2013_FRAMING
     assert preprocessing_spec("standardize")["framing"] == FER2013_FRAMING
     old = {k: v for k, v in SPEC.items() if k not in ("version", "normalize", "framing")}
     assert framing_of(old) == FER2013_FRAMING  # version 1: trained on FER2013 crops too

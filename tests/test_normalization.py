@@ -9,7 +9,15 @@ import pytest
 from edge_fer.backends import load_classifier
 from edge_fer.errors import ModelError
 from edge_fer.metadata import ModelMeta
-from edge_fer.preprocessing import BASE_SPEC, normalization_of, normalize_faces, preprocessing_spec
+from edge_fer.preprocessing import (
+    BASE_SPEC,
+    PREPROCESSING_VERSION,
+    center_margin,
+    equalize_from_center,
+    normalization_of,
+    normalize_faces,
+    preprocessing_spec,
+)
 from edge_fer.shipped import default_model_path
 
 
@@ -26,7 +34,7 @@ def _dark(faces: np.ndarray, k: float = 0.3) -> np.ndarray:
     return np.clip(np.rint(faces.astype(np.float32) * k), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("method", ["equalize", "standardize"])
+@pytest.mark.parametrize("method", ["equalize", "equalize_center", "standardize"])
 def test_training_layer_matches_the_runtime_exactly(method: str) -> None:
     from edge_fer.training.normalization import FaceNormalization
 
@@ -36,6 +44,28 @@ def test_training_layer_matches_the_runtime_exactly(method: str) -> None:
         got = np.asarray(FaceNormalization(method)(batch.astype(np.float32)))
         assert got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+def test_center_equalization_is_opencvs_with_the_mapping_from_the_centre() -> None:
+    import cv2
+
+    faces = _faces(seed=4)[..., 0]
+    whole = equalize_from_center(faces, 1.0)
+    np.testing.assert_array_equal(whole, np.stack([cv2.equalizeHist(f) for f in faces]))
+    assert center_margin(48, 0.6) == 10 and center_margin(48, 1.0) == 0
+    # The same face cut with a different surround (a wider crop, another background): the centre's
+    # histogram, so the face's mapping, is unchanged; plain equalization moves it.
+    other = faces.copy()
+    other[:, :8], other[:, -8:], other[:, :, :8] = 250, 5, 128
+    m = center_margin(48, 0.6)
+    centre = np.s_[:, m:-m, m:-m]
+    centred = normalize_faces(faces, "equalize_center")
+    np.testing.assert_array_equal(normalize_faces(other, "equalize_center")[centre], centred[centre])
+    assert np.abs(normalize_faces(other, "equalize")[centre].astype(int) - whole[centre]).mean() > 5
+    # It still cancels exposure: a dark copy maps to (nearly) the same face.
+    dark = _dark(faces[1:, ..., None])[..., 0]
+    assert np.abs(normalize_faces(dark, "equalize_center").astype(int) - centred[1:]).mean() < 6
+    assert normalize_faces(faces[:0], "equalize_center").shape == (0, 48, 48)
 
 
 def test_normalizations_cancel_exposure() -> None:
@@ -51,7 +81,8 @@ def test_normalizations_cancel_exposure() -> None:
 
 def test_spec_records_version_and_method() -> None:
     spec = preprocessing_spec("standardize")
-    assert spec["version"] == 3 and spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
+    assert spec["version"] == PREPROCESSING_VERSION == 4
+    assert spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
     assert normalization_of(dict(BASE_SPEC)) == {"method": "none"}  # a version-1 record
     with pytest.raises(ValueError, match="unknown normalization"):
         preprocessing_spec("clahe")
@@ -84,6 +115,7 @@ def test_old_run_configs_resume_unchanged() -> None:
     cfg = TrainConfig(**upgrade_config(old))
     assert (cfg.normalize, cfg.precision, cfg.init_from) == ("none", "float32", None)
     assert cfg.augment["gamma"] == 1.0 and cfg.augment["noise"] == 0 and cfg.augment["brightness"] == 0.1
+    assert cfg.augment["canvas"] == 0
     assert TrainConfig(data="d").normalize == "equalize"  # new runs: the chosen normalization
 
 
@@ -132,8 +164,10 @@ def test_card_command_reproduces_a_fine_tune_on_normalized_faces() -> None:
 
     aug = {**AugmentConfig().to_dict(), "noise": 0}
     config = {"data": "fer", "arch": "edgefer-s", "out": "runs/x", "epochs": 10, "normalize": "equalize"}
-    line = command_line({**config, "init_from": "assets/edgefer-s.keras", "augment": aug})
+    line = command_line({**config, "init_from": "assets/edgefer-s.keras", "augment": aug, "precision": "float32"})
     assert "--init-from assets/edgefer-s.keras" in line and "--noise 0" in line and "--normalize" not in line
+    assert "--precision float32" in line and "--canvas" not in line
+    assert "--canvas 0.25" in command_line({**config, "augment": {**AugmentConfig().to_dict(), "canvas": 0.25}})
     assert "--normalize none" in command_line({**config, "normalize": "none", "augment": AugmentConfig().to_dict()})
 
 
@@ -159,3 +193,49 @@ def test_a_mixed_precision_run_leaves_the_global_policy_as_it_was(tiny_fer, tmp_
     best = keras.models.load_model(tmp_path / "r" / "best.keras", compile=False)  # saved as plain float32
     assert {layer.dtype_policy.name for layer in best._flatten_layers()} == {"float32"}
     assert best.predict(np.zeros((1, 48, 48, 1), "float32"), verbose=0).dtype == np.float32
+
+
+def test_random_canvas_sets_shrunk_faces_on_flat_gray() -> None:
+    from edge_fer.training.augment import RandomCanvas
+
+    rng = np.random.default_rng(5)
+    faces = rng.integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    layer = RandomCanvas(1.0, max_scale=1.3, seed=2)
+    np.testing.assert_array_equal(np.asarray(layer(faces, training=False)), faces)
+    np.testing.assert_array_equal(np.asarray(RandomCanvas(0.0)(faces, training=True)), faces)
+    out = np.asarray(layer(faces, training=True))
+    assert out.shape == faces.shape and out.min() >= 0 and out.max() <= 255
+    for face in out[..., 0]:
+        rows = np.flatnonzero(np.ptp(face, axis=1) > 0)  # rows crossing the shrunk face
+        cols = np.flatnonzero(np.ptp(face, axis=0) > 0)
+        side = rows[-1] - rows[0] + 1
+        assert side == cols[-1] - cols[0] + 1 and 48 / 1.3 - 1 <= side < 48  # shrunk, square
+        band = np.ones((48, 48), bool)
+        band[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = False
+        assert band.any() and np.unique(face[band]).size == 1  # one flat gray level around it
+
+
+def test_a_run_on_centre_equalized_faces_with_the_canvas_resumes_and_records_it(tiny_fer, tmp_path) -> None:
+    from edge_fer.backends import load_classifier as load
+    from edge_fer.training.augment import AugmentConfig
+    from edge_fer.training.train import TrainConfig, resume, train
+
+    aug = {**AugmentConfig.preset("none").to_dict(), "canvas": 0.5}
+    cfg = TrainConfig(
+        data=str(tiny_fer),
+        out=str(tmp_path / "r"),
+        arch="edgefer-xs",
+        arch_kwargs={"widths": [8, 8, 8, 8], "depths": [1, 1, 1, 1]},
+        epochs=1,
+        batch_size=32,
+        precision="float32",
+        normalize="equalize_center",
+        augment=aug,
+        recalibrate_bn=False,
+    )
+    train(cfg, verbose=0)
+    result = resume(tmp_path / "r", epochs=2)  # the checkpoint's RandomCanvas and normalization layers load
+    assert result.epochs_done == 2 and result.status == "finished"
+    clf = load(tmp_path / "r" / "best.keras")
+    assert clf.meta.preprocessing["version"] == 4
+    assert normalization_of(clf.meta.preprocessing) == {"method": "equalize_center", "region": 0.6}

@@ -32,6 +32,9 @@ class AugmentConfig:
     blur: float = 0.5
     #: Standard deviation of additive Gaussian sensor noise, gray levels (0 = off).
     noise: float = 4.0
+    #: Share of faces set, shrunk, on a flat gray canvas (0 = off): a crop cut wider than FER2013's, or at a
+    #: frame's edge, as the runtime's can be (see :class:`RandomCanvas`; measured in docs/experiments.md).
+    canvas: float = 0.0
 
     @classmethod
     def preset(cls, name: str) -> AugmentConfig:
@@ -46,8 +49,8 @@ class AugmentConfig:
 
     @staticmethod
     def photometric_off() -> dict[str, float]:
-        """The photometric parts switched off (also what a run saved before they existed gets)."""
-        return {"brightness": 0, "contrast": 0, "erasing": 0, "gamma": 1.0, "blur": 0, "noise": 0}
+        """The photometric parts and the canvas switched off (also what a run saved before they existed gets)."""
+        return {"brightness": 0, "contrast": 0, "erasing": 0, "gamma": 1.0, "blur": 0, "noise": 0, "canvas": 0}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +82,50 @@ class RandomGamma(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_gamma": self.max_gamma, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="edge_fer")
+class RandomCanvas(keras.layers.Layer):
+    """A share ``rate`` of the faces shrunk to 1/s of their side (s uniform in [1, ``max_scale``], one per
+    batch; INTER_AREA-like area resampling) and set at a random place (one per batch) on a canvas of one
+    random gray level per face; identity at inference.
+
+    Why: the runtime cuts a face ``scale`` times the detector's box (``edge_fer.preprocessing``), which is up
+    to ~20% wider than FER2013's own crop of that face (``benchmarks/framing.py``: 17-18% spread), and a face
+    at the frame's edge gets its border repeated: both put flat bands around the face that FER2013's crops
+    never have. Keras' RandomZoom fills a zoomed-out face by reflection or one fixed constant."""
+
+    def __init__(self, rate: float = 0.25, max_scale: float = 1.3, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.max_scale, self.seed = float(rate), float(max_scale), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate <= 0:
+            return inputs
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)
+        batch, side = tf.shape(x)[0], int(inputs.shape[1])
+        draws = keras.random.uniform((3,), seed=self.seed_generator)
+        small = tf.cast(tf.round(side / (1.0 + draws[0] * (self.max_scale - 1.0))), tf.int32)
+        small = tf.clip_by_value(small, 1, side)
+        room = side - small
+        top = tf.cast(tf.floor(draws[1] * tf.cast(room + 1, tf.float32)), tf.int32)
+        left = tf.cast(tf.floor(draws[2] * tf.cast(room + 1, tf.float32)), tf.int32)
+        shrunk = tf.image.resize(x, tf.stack([small, small]), method="area")
+        placed = tf.pad(shrunk + 1.0, [[0, 0], [top, room - top], [left, room - left], [0, 0]])  # 0 = canvas
+        level = keras.random.uniform((batch, 1, 1, 1), 0.0, 255.0, seed=self.seed_generator)
+        canvas = tf.where(placed > 0, placed - 1.0, tf.round(level))
+        pick = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator) < self.rate
+        out = tf.where(pick, tf.reshape(canvas, tf.shape(x)), x)
+        return tf.cast(out, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "max_scale": self.max_scale, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="edge_fer")
@@ -118,6 +165,8 @@ def build_augmenter(cfg: AugmentConfig, seed: int) -> list[keras.layers.Layer]:
         out.append(layers.RandomTranslation(cfg.shift, cfg.shift, seed=seed + 3, name="aug_shift", **fill))
     if cfg.shear:
         out.append(layers.RandomShear(cfg.shear, cfg.shear, seed=seed + 4, name="aug_shear", fill_mode="reflect"))
+    if cfg.canvas:
+        out.append(RandomCanvas(cfg.canvas, seed=seed + 11, name="aug_canvas"))
     if cfg.brightness:
         out.append(layers.RandomBrightness(cfg.brightness, value_range=(0, 255), seed=seed + 5, name="aug_bright"))
     if cfg.contrast:

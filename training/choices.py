@@ -34,6 +34,7 @@ class Normalization(str, Enum):
     """Per-face photometric normalizations (edge_fer.preprocessing.NORMALIZERS)."""
 
     equalize = "equalize"
+    equalize_center = "equalize_center"
     standardize = "standardize"
     none = "none"
 

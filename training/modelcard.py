@@ -57,6 +57,7 @@ def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None
         "patience": "--patience",
         "normalize": "--normalize",
         "init_from": "--init-from",
+        "precision": "--precision",
     }
     for key, flag in flags.items():
         value = config.get(key)

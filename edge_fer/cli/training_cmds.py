@@ -110,6 +110,9 @@ def train_cmd(
     ] = None,
     blur: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Random Gaussian blur strength.")] = None,
     noise: Annotated[float | None, typer.Option(min=0.0, max=50.0, help="Gaussian noise std, gray levels.")] = None,
+    canvas: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Share of faces set, shrunk, on a flat gray canvas.")
+    ] = None,
     normalize: Annotated[
         Normalization,
         typer.Option(help="Per-face photometric normalization, recorded in the model's metadata."),
@@ -177,6 +180,7 @@ def train_cmd(
                 gamma=gamma,
                 blur=blur,
                 noise=noise,
+                canvas=canvas,
             ).items():
                 if value is not None:
                     setattr(aug, key, value)
