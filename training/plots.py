@@ -28,15 +28,21 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
-    """Loss and accuracy, train vs val, per epoch."""
+    """Loss and accuracy, train vs val, per epoch; each epoch is marked, so a run of one epoch shows its point."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + key)
             if values:
-                ax.plot(range(1, len(values) + 1), values, style, label=(prefix or "train_") + key)
+                marker = "o" if len(values) <= 12 else None  # few epochs: each one visible (a single one too)
+                ax.plot(range(1, len(values) + 1), values, style, marker=marker, ms=4, label=(prefix or "train_") + key)
         ax.set_xlabel("epoch")
+        epochs = max((len(history.get(k) or []) for k in (key, "val_" + key)), default=0)
+        if 0 < epochs <= 12:
+            ax.set_xticks(range(1, epochs + 1))  # whole epochs, one tick each (a 1-epoch run shows "1")
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
