@@ -28,9 +28,9 @@ from edge_fer.labels import LABELS
 from edge_fer.preprocessing import (
     BASE_SPEC,
     INPUT_SIZE,
-    NORMALIZERS,
     PREPROCESSING_VERSION,
     SPEC,
+    check_normalization,
     framing_of,
     normalization_of,
 )
@@ -81,12 +81,10 @@ class ModelMeta:
                 f"{source}: preprocessing version {version!r} is newer than this edge-fer implements "
                 f"(up to {PREPROCESSING_VERSION}); upgrade edge-fer"
             )
-        method = normalization_of(self.preprocessing).get("method")
-        if method not in NORMALIZERS:
-            raise ModelError(
-                f"{source}: normalization {method!r} is not one this edge-fer implements "
-                f"({', '.join(NORMALIZERS)}); upgrade edge-fer"
-            )
+        try:
+            check_normalization(normalization_of(self.preprocessing))
+        except ValueError as exc:
+            raise ModelError(f"{source}: {exc}; upgrade edge-fer") from None
         try:
             framing_of(self.preprocessing)
         except ValueError as exc:

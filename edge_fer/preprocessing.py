@@ -63,7 +63,7 @@ FRAMINGS = ("fer2013", "box")
 #: The preprocessing record of a new model (no normalization unless training chooses one; FER2013's framing).
 SPEC: dict[str, object] = {
     **BASE_SPEC,
-    "version": PREPROCESSING_VERSION,
+    "version": 3,  # the oldest that describes it (see preprocessing_spec)
     "normalize": {"method": "none"},
     "framing": dict(FER2013_FRAMING),
 }
@@ -78,7 +78,28 @@ def preprocessing_spec(normalize: str = "none", **params: float) -> dict[str, ob
     if unknown:
         raise ValueError(f"normalization {normalize!r} takes no parameter {', '.join(sorted(unknown))}")
     norm = {"method": normalize, **NORMALIZERS[normalize], **params}
-    return {**BASE_SPEC, "version": PREPROCESSING_VERSION, "normalize": norm, "framing": dict(FER2013_FRAMING)}
+    check_normalization(norm)
+    # The oldest version that can describe it, so a runtime of record version 3 still runs what it implements.
+    version = PREPROCESSING_VERSION if normalize == "equalize_center" else 3
+    return {**BASE_SPEC, "version": version, "normalize": norm, "framing": dict(FER2013_FRAMING)}
+
+
+def check_normalization(norm: dict[str, object]) -> None:
+    """Raise ValueError unless ``norm`` (a record's ``normalize``) is a method this runtime implements with
+    parameters it knows and can use (``region`` a number in (0, 1], ``std`` positive)."""
+    method = norm.get("method", "none")
+    if method not in NORMALIZERS:
+        raise ValueError(f"normalization {method!r} is not one this edge-fer implements ({', '.join(NORMALIZERS)})")
+    unknown = set(norm) - {"method"} - set(NORMALIZERS[str(method)])
+    if unknown:
+        raise ValueError(f"normalization {method!r} has parameters this edge-fer does not know: {sorted(unknown)}")
+    for key, value in norm.items():
+        if key != "method" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"normalization {method!r}: {key}={value!r} is not a number")
+    if method == "equalize_center" and not 0.0 < float(norm.get("region", 0.6)) <= 1.0:  # type: ignore[arg-type]
+        raise ValueError(f"normalization 'equalize_center': region={norm['region']!r} is not in (0, 1]")
+    if method == "standardize" and not float(norm.get("std", FER2013_STD)) > 0:  # type: ignore[arg-type]
+        raise ValueError(f"normalization 'standardize': std={norm['std']!r} is not positive")
 
 
 def normalization_of(spec: dict[str, object]) -> dict[str, object]:

@@ -11,6 +11,7 @@ from edge_fer.errors import ModelError
 from edge_fer.metadata import ModelMeta
 from edge_fer.preprocessing import (
     BASE_SPEC,
+    NORMALIZERS,
     PREPROCESSING_VERSION,
     center_margin,
     equalize_from_center,
@@ -66,6 +67,12 @@ def test_center_equalization_is_opencvs_with_the_mapping_from_the_centre() -> No
     dark = _dark(faces[1:, ..., None])[..., 0]
     assert np.abs(normalize_faces(dark, "equalize_center").astype(int) - centred[1:]).mean() < 6
     assert normalize_faces(faces[:0], "equalize_center").shape == (0, 48, 48)
+    # Outside the centre, levels below its darkest map to 0 and above its brightest to 255.
+    lit = faces.copy()
+    lit[:, 0, 0], lit[:, 0, 1] = 0, 255
+    lit[:, m:-m, m:-m] = np.clip(lit[:, m:-m, m:-m], 1, 254)
+    out = normalize_faces(lit, "equalize_center")
+    assert (out[1:, 0, 0] == 0).all() and (out[1:, 0, 1] == 255).all()
 
 
 def test_normalizations_cancel_exposure() -> None:
@@ -81,11 +88,26 @@ def test_normalizations_cancel_exposure() -> None:
 
 def test_spec_records_version_and_method() -> None:
     spec = preprocessing_spec("standardize")
-    assert spec["version"] == PREPROCESSING_VERSION == 4
-    assert spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
+    assert spec["version"] == 3 and spec["normalize"] == {"method": "standardize", "mean": 131.0, "std": 77.5}
+    # Version 4 only where it is needed: a runtime of version 3 keeps running every model it implements.
+    assert preprocessing_spec("equalize_center")["version"] == PREPROCESSING_VERSION == 4
     assert normalization_of(dict(BASE_SPEC)) == {"method": "none"}  # a version-1 record
     with pytest.raises(ValueError, match="unknown normalization"):
         preprocessing_spec("clahe")
+
+
+def test_normalization_parameters_are_checked() -> None:
+    from edge_fer.training.choices import Normalization
+
+    assert {n.value for n in Normalization} == set(NORMALIZERS)  # the CLI offers what the runtime implements
+    for bad in ({"region": 1.5}, {"region": 0}, {"region": "all"}, {"radius": 3}):
+        with pytest.raises(ModelError, match="equalize_center"):
+            ModelMeta(
+                preprocessing={**BASE_SPEC, "version": 4, "normalize": {"method": "equalize_center", **bad}}
+            ).check("m")
+    ModelMeta(preprocessing=preprocessing_spec("equalize_center", region=0.5)).check("m")
+    with pytest.raises(ValueError, match="region"):
+        preprocessing_spec("equalize_center", region=2.0)
 
 
 def test_old_and_future_metadata(tmp_path) -> None:
@@ -213,6 +235,9 @@ def test_random_canvas_sets_shrunk_faces_on_flat_gray() -> None:
         band = np.ones((48, 48), bool)
         band[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = False
         assert band.any() and np.unique(face[band]).size == 1  # one flat gray level around it
+    half = np.asarray(RandomCanvas(0.5, seed=4)(np.repeat(faces, 8, axis=0), training=True))
+    kept = np.all(half == np.repeat(faces, 8, axis=0), axis=(1, 2, 3))
+    assert 0.25 < kept.mean() < 0.75  # about half the faces left as they were
 
 
 def test_a_run_on_centre_equalized_faces_with_the_canvas_resumes_and_records_it(tiny_fer, tmp_path) -> None:

@@ -99,6 +99,7 @@ class RandomCanvas(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate, self.max_scale, self.seed = float(rate), float(max_scale), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_jit = False  # area resize and per-batch pad sizes do not compile under XLA (as RandomZoom)
 
     def call(self, inputs, training=None):
         if not training or self.rate <= 0:

@@ -19,7 +19,7 @@ from edge_fer.metadata import read_meta
 from edge_fer.sysinfo import machine
 from edge_fer.training.augment import AugmentConfig
 from edge_fer.training.checkpoint import RunState
-from edge_fer.training.train import TrainConfig
+from edge_fer.training.train import TrainConfig, upgrade_config
 
 LIMITS = [
     "FER2013 faces are mostly frontal, low-resolution (48x48) web images: accuracy drops on profiles, "
@@ -140,7 +140,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         "input": "48x48x1 gray face crop, 0..255 after its per-face normalization (scaling inside the model)",
         "preprocessing": read_meta(int8).preprocessing,  # type: ignore[union-attr]
         "training": {
-            "command": command_line(state.config, state.extensions),
+            "command": command_line(upgrade_config(state.config), state.extensions),
             "data": "FER2013 train (28,709 faces); checkpoint chosen on val (PublicTest, 3,589)",
             "epochs_done": state.epoch,
             "epochs_planned": state.config["epochs"],
