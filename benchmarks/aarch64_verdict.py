@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_outputs import json_lines
 
 GROUP_WORDS = {
     "same-pixels": "on identical pixels",
@@ -32,18 +34,8 @@ class VerdictError(ValueError):
 
 def load_comparisons(path: Path) -> list[dict[str, Any]]:
     """The comparison objects of a JSON-lines file; raises VerdictError when unusable."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise VerdictError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     rows = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise VerdictError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+    for n, row in json_lines(path, VerdictError):
         if not isinstance(row, dict) or not {"case", "group", "agree", "faces", "max_prob_diff", "tol"} <= row.keys():
             raise VerdictError(f"{path}:{n}: not a compare_outputs.py --json object")
         rows.append(row)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,22 +94,29 @@ def _check_face(face: Any, where: str) -> dict[str, Any]:
     return face
 
 
-def load_records(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Faces per record (``"image PATH"`` or ``"frame N"``) of a JSON-lines file, in file order.
-
-    Raises OutputError for a missing file, a line that is not JSON, or a record without faces."""
+def json_lines(path: Path, error: type[ValueError]) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSON-lines file; raises ``error`` naming the file
+    (and line) when it cannot be read or a line is not JSON. Shared with ``aarch64_verdict.py``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    records: dict[str, list[dict[str, Any]]] = {}
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise OutputError(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
+            raise error(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
+        yield line_no, value
+
+
+def load_records(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Faces per record (``"image PATH"`` or ``"frame N"``) of a JSON-lines file, in file order.
+
+    Raises OutputError for a missing file, a line that is not JSON, or a record without faces."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for line_no, obj in json_lines(path, OutputError):
         if not isinstance(obj, dict) or not isinstance(obj.get("faces"), list):
             raise OutputError(f"{path}:{line_no}: a record needs a 'faces' list")
         key = _record_key(obj, line_no, path)

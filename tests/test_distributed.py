@@ -127,6 +127,15 @@ def test_two_workers_on_loopback_train_as_one_and_the_chief_writes_the_run(faces
     assert probs.shape == (len(faces), len(LABELS)) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
 
 
+def _wait_for_first_epoch(out: Path, procs: list, logs: Path) -> None:
+    """Until the chief has committed an epoch of the run in ``out``; fails if a worker dies or time runs out."""
+    deadline = time.monotonic() + CLUSTER_TIMEOUT_S
+    while _epochs_done(out) < 1:
+        assert all(p.poll() is None for p in procs), (logs / "worker0.err").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.1)
+
+
 def test_a_lost_worker_stops_the_run_at_its_last_epoch_and_every_worker_resumes_it(faces60, tmp_path):
     """Worker 1 is killed after epoch 1: the chief stops at once with one line and exit 130, the last
     completed epoch committed; started again with --resume, both workers finish the run. (Killing the chief
@@ -135,11 +144,7 @@ def test_a_lost_worker_stops_the_run_at_its_last_epoch_and_every_worker_resumes_
     logs = tmp_path / "logs"
     args = ("--data", faces60, "--out", out, "--epochs", "3", "--no-recalibrate-bn", *XS_ARGS)
     with cluster(logs, *args) as procs:
-        deadline = time.monotonic() + CLUSTER_TIMEOUT_S
-        while _epochs_done(out) < 1:
-            assert all(p.poll() is None for p in procs), (logs / "worker0.err").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no epoch finished in time"
-            time.sleep(0.1)
+        _wait_for_first_epoch(out, procs, logs)
         os.killpg(procs[1].pid, signal.SIGKILL)
         (code, _, err), _ = wait_all(procs, logs)
     assert code == 130, err[-3000:]
@@ -167,11 +172,7 @@ def test_ctrl_c_on_the_chief_alone_stops_every_worker_at_the_same_epoch(faces60,
     logs = tmp_path / "logs"
     args = ("--data", faces60, "--out", out, "--epochs", "4", "--no-recalibrate-bn", *XS_ARGS)
     with cluster(logs, *args) as procs:
-        deadline = time.monotonic() + CLUSTER_TIMEOUT_S
-        while _epochs_done(out) < 1:
-            assert all(p.poll() is None for p in procs), (logs / "worker0.err").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no epoch finished in time"
-            time.sleep(0.1)
+        _wait_for_first_epoch(out, procs, logs)
         os.kill(procs[0].pid, signal.SIGINT)
         results = wait_all(procs, logs)
     state = json.loads((out / "state.json").read_text())
