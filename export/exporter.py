@@ -33,7 +33,7 @@ from edge_fer.export.tflite import INT8_IO, convert_tflite, tflite_facts
 from edge_fer.metadata import ModelMeta, read_meta, sidecar_path, write_meta
 from edge_fer.preprocessing import normalization_of, normalize_faces
 from edge_fer.quiet import import_tensorflow
-from edge_fer.tta import check_flip_budget, set_flip_policy
+from edge_fer.tta import check_flip_budget, check_roll, policy_views, set_flip_policy
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +167,16 @@ class _Converter:
 
 
 def _add_flip_policies(
-    artifacts: list[Artifact], faces: Calibration, budget: float, say: Callable[[str], None]
+    artifacts: list[Artifact], faces: Calibration, budget: float, roll_deg: float, say: Callable[[str], None]
 ) -> None:
     """Each artifact's own confidence cut (quantised models are a little less sure than float ones), written
     into its sidecar and embedded in the model."""
     for artifact in artifacts:
         clf = load_classifier(artifact.path, threads=1)
-        artifact.tta = set_flip_policy(clf, faces.faces, budget, faces.source)
+        artifact.tta = set_flip_policy(clf, faces.faces, budget, faces.source, roll_deg)
         embed_meta(artifact.path, clf.meta)
-        say(f"{artifact.format.name}: mirrors faces below confidence {artifact.tta['below_confidence']:.3f}")
+        cut = artifact.tta["below_confidence"]
+        say(f"{artifact.format.name}: {policy_views(artifact.tta)} faces below confidence {cut:.3f}")
 
 
 def failed_path(path: Path) -> Path:
@@ -231,6 +232,7 @@ def export_model(
     calib_size: int = DEFAULT_CALIB_SIZE,
     seed: int = 0,
     flip_budget: float | None = None,
+    tta_roll: float = 0.0,
     name: str | None = None,
     force: bool = False,
     strict: bool = True,
@@ -243,7 +245,8 @@ def export_model(
     ``strict``: raise :class:`edge_fer.export.parity.ParityError` (after writing everything) when an artifact fails its
     parity gate; the CLI passes False to print the table first, then calls ``result.parity.check()``.
     ``flip_budget``: give every artifact an adaptive flip policy mirroring that share of training faces
-    (:mod:`edge_fer.tta`); the parity report always compares the bare models.
+    (:mod:`edge_fer.tta`); the parity report always compares the bare models. ``tta_roll`` (degrees, with
+    ``flip_budget``): those faces are also averaged rolled by +-tta_roll, themselves and mirrored.
     ``name``: the artifacts' stem (``<name>_int8.tflite``); default the model file's, so ``best.keras`` gives
     ``best_int8.tflite`` and a release can be named without copying the model.
     """
@@ -258,6 +261,9 @@ def export_model(
         raise DataError("--flip-budget sets its confidence cut on training faces: pass --data DIR")
     if flip_budget is not None:
         check_flip_budget(flip_budget)
+    if tta_roll and flip_budget is None:
+        raise EdgeFerError("--tta-roll adds rolled views to the adaptive policy: give --flip-budget too")
+    check_roll(tta_roll)
     if needs_faces and data is None:
         raise DataError(
             f"{', '.join(needs_faces)} need real training faces to calibrate: pass --data DIR (a FER folder "
@@ -316,7 +322,7 @@ def export_model(
         say(f"{fmt.name}: wrote {path} ({len(blob) / 1024:,.0f} KiB, {elapsed:.1f} s)")
 
     if flip_budget is not None:
-        _add_flip_policies(artifacts, load_calibration(data, FLIP_FACES, seed), flip_budget, say)  # type: ignore[arg-type]
+        _add_flip_policies(artifacts, load_calibration(data, FLIP_FACES, seed), flip_budget, tta_roll, say)  # type: ignore[arg-type]
 
     say(f"parity: running {len(artifacts)} artifacts" + (f" on {len(val_faces)} faces" if val_faces else ""))
     report = parity_report(source, [(a.format, a.path) for a in artifacts], val_faces, latency_runs)

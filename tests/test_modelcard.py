@@ -40,14 +40,15 @@ def test_card_of_an_exported_run(cli, trained_keras, tiny_fer, tmp_path, flip_bu
     assert "BatchNorm statistics re-estimated" in out and "| tflite-int8 |" in out
     flip = card["flip_policy"]
     if flip_budget is None:
-        assert flip is None and "flip policy" not in out
+        assert flip is None and "test-time policy" not in out
     else:
         int8_eval = json.loads((exported / "m_int8_val_eval.json").read_text())
         assert flip["val_accuracy"]["tflite-int8"] == int8_eval["accuracy"]
         assert set(flip["val_accuracy"]) == set(flip["policy"]) == {"tflite-int8", "onnx"}
         assert flip["policy"]["onnx"]["mode"] == "flip-below-confidence"
         assert 0 < flip["latency_int8_one_thread_ms"]["p50_ms"] <= flip["latency_int8_one_thread_ms"]["p90_ms"]
-        assert "with its flip policy" in out and "faces mirrored" in out
+        assert "with its test-time policy" in out and "faces given extra views" in out
+        assert "With its test-time policy (mirrors) the int8 model takes p50" in out
     # A card is rebuilt whole: running it again refreshes its evaluation files.
     code, _, err = cli("card", trained_keras.parent, "--export-dir", exported, "--val", tiny_fer / "val", "--name", "m")
     assert code == 0, err

@@ -1,5 +1,5 @@
-"""Flip test-time averaging: always, or adaptive (only the faces the model is unsure of), carried in the
-model's metadata and applied alike by evaluate, bench and the runtime."""
+"""Test-time averaging (the mirror; optionally rolled views too): always, or adaptive (only the faces the model is
+unsure of), carried in the model's metadata and applied alike by evaluate, bench and the runtime."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from runtime_models import converted, synthetic_faces
 from edge_fer.backends import load_classifier
 from edge_fer.errors import EdgeFerError, ModelError
 from edge_fer.metadata import ModelMeta, read_meta, read_sidecar, write_meta
-from edge_fer.tta import FlipTTA, flip_threshold, set_flip_policy, tta_description, with_tta
+from edge_fer.tta import FlipTTA, describe_tta, flip_threshold, set_flip_policy, tta_description, view_of, with_tta
 
 
 class SidedModel:
@@ -65,6 +65,36 @@ def test_adaptive_flip_mirrors_only_the_unsure_faces():
     assert tta_description(tta) == {"mode": "flip-below-confidence", "below_confidence": 0.5, "flipped_fraction": 0.5}
 
 
+def test_views_are_the_mirror_and_rolls_about_the_crop_centre():
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 48, 48, 1), dtype=np.uint8)
+    assert np.array_equal(view_of(faces, 0, True), faces[:, :, ::-1])
+    assert np.array_equal(view_of(faces, 0, False), faces)
+    quarter = view_of(faces, 90, False)  # a quarter turn about (23.5, 23.5) lands on the pixel grid exactly
+    assert quarter.shape == faces.shape and quarter.dtype == np.uint8
+    assert np.array_equal(quarter[..., 0], np.rot90(faces[..., 0], k=1, axes=(1, 2)))
+    both = view_of(faces, 90, True)  # mirrored first, then rolled
+    assert np.array_equal(both[..., 0], np.rot90(faces[:, :, ::-1, 0], k=1, axes=(1, 2)))
+
+
+def test_adaptive_views_average_six_views_of_the_unsure_faces_only():
+    inner = SidedModel()
+    tta = FlipTTA(inner, below=0.5, roll_deg=8)
+    probs = tta.predict(_faces())
+    assert inner.calls == [4, 2, 2, 2, 2, 2]  # the face itself, then 5 views of the two unsure faces
+    assert np.allclose(probs[:2], SidedModel().predict(_faces()[:2]))
+    # an 8-degree roll keeps each half-bright face on its side: 3 left-bright views (mirrors), 3 right-bright
+    assert np.allclose(probs[2:, 0], (3 * 0.70 + 3 * 0.05) / 6)
+    assert np.allclose(probs[2:, 1], (3 * 0.40 + 3 * 0.05) / 6)
+    report = tta_description(tta)
+    assert report == {"mode": "views-below-confidence", "below_confidence": 0.5, "roll_deg": 8.0,
+                      "flipped_fraction": 0.5}  # fmt: skip
+    assert (
+        describe_tta(report)
+        == "mirrored and rolled +-8 degrees 50.0% of faces (those with top probability below 0.500)"
+    )
+
+
 def test_model_mode_reads_the_policy_from_metadata_and_none_is_bare():
     bare = SidedModel()
     assert with_tta(bare, "model") is bare  # no policy: the bare model
@@ -75,6 +105,11 @@ def test_model_mode_reads_the_policy_from_metadata_and_none_is_bare():
     assert with_tta(SidedModel({"tta": policy}), "none").__class__ is SidedModel
     with pytest.raises(ModelError, match="not one this runtime implements"):
         with_tta(SidedModel({"tta": {"mode": "five-crop"}}), "model")
+    views = {"mode": "views-below-confidence", "below_confidence": 0.6, "roll_deg": 8}
+    assert with_tta(SidedModel({"tta": views}), "model").views[1:] == ((8, False), (-8, False), (8, True), (-8, True))
+    for roll in (0, 45, "8", None):  # a views policy needs a roll in (0, 30] degrees
+        with pytest.raises(ModelError, match="not one this runtime implements; upgrade edge-fer"):
+            with_tta(SidedModel({"tta": {**views, "roll_deg": roll}}), "model")
     with pytest.raises(EdgeFerError, match="choose one of model, none, flip"):
         with_tta(bare, "mirror")
 
@@ -143,14 +178,27 @@ def test_export_flip_budget_needs_training_faces(cli, trained_keras, tmp_path):
     assert not list(tmp_path.iterdir())  # refused before writing anything
 
 
-def test_export_flip_budget_gives_each_artifact_its_own_cut(cli, trained_keras, tiny_fer, tmp_path):
+def test_export_tta_roll_needs_a_flip_budget(cli, trained_keras, tiny_fer, tmp_path):
+    code, _, err = cli("export", trained_keras, "-f", "tflite-fp32", "--data", tiny_fer, "--tta-roll", "8",
+                       "--out", tmp_path)  # fmt: skip
+    assert code != 0 and "--tta-roll adds rolled views to the adaptive policy: give --flip-budget too" in err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("roll", [None, "8"])
+def test_export_flip_budget_gives_each_artifact_its_own_cut(cli, trained_keras, tiny_fer, tmp_path, roll):
     code, out, err = cli(
         "export", trained_keras, "-f", "tflite-fp32,tflite-int8", "--data", tiny_fer, "--out", tmp_path,
-        "--flip-budget", "0.3", "--json",
+        "--flip-budget", "0.3", "--json", *(["--tta-roll", roll] if roll else []),
     )  # fmt: skip
     assert code == 0, err
     for art in json.loads(out)["artifacts"]:
         assert art["tta"]["budget"] == 0.3
+        if roll:
+            assert art["tta"]["mode"] == "views-below-confidence" and art["tta"]["roll_deg"] == 8.0
+            assert with_tta(load_classifier(art["path"]), "model").roll_deg == 8.0
+        else:
+            assert art["tta"]["mode"] == "flip-below-confidence" and "roll_deg" not in art["tta"]
         assert read_meta(art["path"]).extra["tta"] == art["tta"]  # embedded in the model...
         assert read_sidecar(art["path"]).extra["tta"] == art["tta"]  # ...and in its sidecar
         assert 0 < art["tta"]["below_confidence"] <= 1

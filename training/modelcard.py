@@ -20,6 +20,7 @@ from edge_fer.sysinfo import machine
 from edge_fer.training.augment import AugmentConfig
 from edge_fer.training.checkpoint import RunState
 from edge_fer.training.train import TrainConfig, upgrade_config
+from edge_fer.tta import policy_views
 
 LIMITS = [
     "FER2013 faces are mostly frontal, low-resolution (48x48) web images: accuracy drops on profiles, "
@@ -87,8 +88,9 @@ def _row(parity: dict[str, Any], fmt: str) -> dict[str, Any] | None:
 def _flip_policy_figures(
     artifacts: dict[str, Any], val: str | Path, export_dir: Path, int8_report: dict[str, Any]
 ) -> dict[str, Any]:
-    """Accuracy of each artifact that carries an adaptive flip policy, under it, and the int8 model's cost per
-    face under it, timed on the validation faces (its cost depends on how sure the model is of each face)."""
+    """Accuracy of each artifact that carries an adaptive test-time policy (the card's key ``flip_policy``
+    predates rolled views), under it, and the int8 model's cost per face under it, timed on the validation faces
+    (its cost depends on how sure the model is of each face)."""
     from edge_fer.bench import run_isolated
     from edge_fer.training.evaluate import evaluate_model
 
@@ -170,7 +172,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
 
 
 def _robustness(int8: Path, val: str | Path) -> dict[str, float]:
-    """The int8 model's val accuracy (its own normalization and flip policy) on faces made dark, low-contrast or
+    """The int8 model's val accuracy (its own normalization and test-time policy) on faces made dark, low-contrast or
     gamma-shifted (edge_fer.training.corruptions), beside clean: how much a dim room or a washed-out webcam costs."""
     from edge_fer.backends import load_classifier
     from edge_fer.training.data import load_split
@@ -191,7 +193,7 @@ def _accuracy_table(card: dict[str, Any]) -> list[str]:
         ]
     ms = flip["latency_int8_one_thread_ms"]
     rows = [
-        "| artifact | val accuracy | with its flip policy | faces mirrored |",
+        "| artifact | val accuracy | with its test-time policy | faces given extra views |",
         "|---|---|---|---|",
     ]
     for fmt, value in card["val_accuracy"].items():
@@ -205,7 +207,8 @@ def _accuracy_table(card: dict[str, Any]) -> list[str]:
         )
     rows += [
         "",
-        f"With its flip policy the int8 model takes p50 {ms['p50_ms']:.2f} ms, mean {ms['mean_ms']:.2f} ms, "
+        f"With its test-time policy ({policy_views(flip.get('policy', {}).get('tflite-int8', {}))}) the int8 model "
+        f"takes p50 {ms['p50_ms']:.2f} ms, mean {ms['mean_ms']:.2f} ms, "
         f"p90 {ms['p90_ms']:.2f} ms per face on one thread (timed on the val faces in turn).",
     ]
     return rows
@@ -235,7 +238,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         *_accuracy_table(card),
         "",
-        f"Per-class recall (int8{', with its flip policy' if card.get('flip_policy') else ''}): "
+        f"Per-class recall (int8{', with its test-time policy' if card.get('flip_policy') else ''}): "
         + ", ".join(f"{k} {v:.2f}" for k, v in card["per_class_recall"].items())
         + ".",
         *_robustness_lines(card),

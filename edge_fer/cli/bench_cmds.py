@@ -60,7 +60,7 @@ def bench_notes(results: list[dict[str, Any]]) -> list[str]:
         tf = "TensorFlow loaded" if r["tensorflow_loaded"] else "no TensorFlow"
         lines.append(f"{name}: {r['backend']} ({r['runtime']} {r['version']}), {r['size_bytes'] / 1024:,.0f} KB, {tf}")
         if r["tta"]:
-            lines.append(f"{name} test-time flip: {describe_tta(r['tta'])}")
+            lines.append(f"{name} test-time augmentation: {describe_tta(r['tta'])}")
     if results:
         r = results[0]
         lines.append(f"{r['cpu']} ({r['arch']}); accel {r['accel']}; inputs: {r['inputs']}; RSS: peak resident memory")

@@ -11,6 +11,7 @@ import typer
 from edge_fer.cli.consoles import make_console
 from edge_fer.errors import EdgeFerError
 from edge_fer.export.formats import DEFAULT_CALIB_SIZE, DEFAULT_OPSET, help_text, parse_formats
+from edge_fer.tta import policy_views
 
 console = make_console(stderr=True)
 out = make_console()
@@ -52,6 +53,15 @@ def export_cmd(
             "faces (e.g. 0.3), and average.",
         ),
     ] = None,
+    tta_roll: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=30.0,
+            help="With --flip-budget: also average those faces rolled by +-DEG degrees, as they are and mirrored "
+            "(6 views instead of 2; e.g. 8).",
+        ),
+    ] = 0.0,
     name: Annotated[
         str | None, typer.Option(help="Artifact stem: <name>_int8.tflite (default: the model file's stem).")
     ] = None,
@@ -74,7 +84,7 @@ def export_cmd(
     Exits with code 2 when an int8 artifact loses over 1.0 accuracy point or agrees with Keras on under 97%.
     """
     if embed_only:
-        if formats or int8 or data or val or flip_budget is not None or name:
+        if formats or int8 or data or val or flip_budget is not None or tta_roll or name:
             raise EdgeFerError("--embed-only rewrites an existing artifact's metadata: drop the export options")
         _embed_only(model)
         return
@@ -104,6 +114,7 @@ def export_cmd(
         calib_size=calib_size,
         seed=seed,
         flip_budget=flip_budget,
+        tta_roll=tta_roll,
         name=name,
         force=force,
         strict=False,
@@ -116,7 +127,7 @@ def export_cmd(
         for a in result.artifacts:
             if a.tta:
                 out.print(
-                    f"{a.path.name}: mirrors faces below confidence {a.tta['below_confidence']:.3f} "
+                    f"{a.path.name}: {policy_views(a.tta)} faces below confidence {a.tta['below_confidence']:.3f} "
                     f"({a.tta['budget']:.0%} of {a.tta['chosen_on']['faces']} training faces)"
                 )
         for note in result.notes:

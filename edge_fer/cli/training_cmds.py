@@ -348,7 +348,7 @@ def evaluate_cmd(
         return
     out.print(f"{model} on {data}: accuracy {report['accuracy']:.4f} (n={report['n']})")
     if report["tta"]:
-        out.print(f"test-time flip: {describe_tta(report['tta'])}")
+        out.print(f"test-time augmentation: {describe_tta(report['tta'])}")
     table = Table()
     for col in ("label", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "label" else "right")
