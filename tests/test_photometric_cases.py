@@ -1,5 +1,6 @@
 """../shared/cases: the group photo in a dim room and through haze reads as the clean photo does (five happy faces,
-the large front face neutral), with the shipped model and no options: its per-face normalization at work."""
+the large front face neutral), with the shipped model and no options: its per-face normalization and the
+detector's view of the frame stretched to its full range at work."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ def test_dim_and_hazy_group_photos_read_as_the_clean_one(name, recognizer, media
         match = min(clean, key=lambda c: _centre_distance(c.box, face.box))
         assert _centre_distance(match.box, face.box) < 0.25 * match.box[2]
         assert match.label == face.label
+        # ...and the same framing: the detector sees the frame stretched to its full range, so a dim or hazy
+        # photo does not loosen the box (it did by 12-15% for one face, which changed the crop's reading)
+        assert abs(face.box[2] / match.box[2] - 1.0) < 0.06
 
 
 def _centre_distance(a, b) -> float:

@@ -19,6 +19,7 @@ from edge_fer.detectors import (
     create_detector,
     expose_for_detection,
     model_file,
+    refine_rolled,
     rotate_image,
     ssd_anchors,
     unrotate_detections,
@@ -200,9 +201,76 @@ def test_video_face_in_most_frames(media_dir) -> None:
 
 
 def test_dark_stills_are_brightened_for_the_detector_only() -> None:
-    dark = np.full((20, 30, 3), 30, np.uint8)
-    dark[5:10, 5:10] = 60
+    dark = np.tile(np.linspace(0, 200, 30).astype(np.uint8), (20, 1))[..., None].repeat(3, axis=2)
+    dark[:, :24] //= 4  # mostly dark, a few bright columns: a wide range, so no stretch, only the gamma curve
     bright = expose_for_detection(dark)
-    assert abs(float(bright.mean()) - 127.5) < 6 and bright[6, 6, 0] > bright[0, 0, 0]  # order kept
+    assert dark.mean() < 0.3 * 255 and 0.35 * 255 < bright.mean() < 0.65 * 255  # its mean level lifted to mid-gray
+    assert (np.diff(bright[0, :, 0].astype(int)) >= 0).all()  # order kept
     normal = np.full((20, 30, 3), 120, np.uint8)
     assert expose_for_detection(normal) is normal
+
+
+@pytest.mark.parametrize("levels", [(10, 70), (100, 170)])  # a dim room (x0.3 exposure), haze (x0.3 contrast)
+def test_narrow_range_stills_are_stretched_to_the_full_range_for_the_detector(levels) -> None:
+    lo, hi = levels
+    frame = np.tile(np.linspace(lo, hi, 64).astype(np.uint8), (32, 1))[..., None].repeat(3, axis=2)
+    seen = expose_for_detection(frame)
+    assert seen[0, 0, 0] <= 3 and seen[0, -1, 0] >= 252  # spans 0..255 now
+    assert (np.diff(seen[0, :, 0].astype(int)) >= 0).all()  # order kept
+    assert 0.3 * 255 <= seen.mean() <= 0.7 * 255
+    wide = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (32, 1))[..., None].repeat(3, axis=2)
+    assert expose_for_detection(wide) is wide
+
+
+def _rolled_row(cx: float, cy: float, side: float, roll: float) -> np.ndarray:
+    """A detection row whose eyes lie on a line rolled ``roll`` degrees (clockwise on screen, as face_geometry)."""
+    row = np.zeros(DET_COLUMNS, np.float32)
+    row[:5] = (cx - side / 2, cy - side / 2, side, side, 0.9)
+    dx, dy = 0.2 * side * np.cos(np.radians(roll)), 0.2 * side * np.sin(np.radians(roll))
+    row[5:9] = (cx - dx, cy - dy, cx + dx, cy + dy)
+    return row
+
+
+class ViewDetector:
+    """Finds one face in the view: a box of ``side`` px, ``dx`` px right of the view's centre; records views."""
+
+    def __init__(self, side: float = 64.0, dx: float = 0.0, found: bool = True):
+        self.side, self.dx, self.found, self.views = side, dx, found, []
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        self.views.append(bgr.shape)
+        if not self.found:
+            return np.zeros((0, DET_COLUMNS), np.float32)
+        c = bgr.shape[1] / 2
+        row = np.zeros(DET_COLUMNS, np.float32)
+        row[:5] = (c + self.dx - self.side / 2, c - self.side / 2, self.side, self.side, 0.9)
+        row[5:9] = (c + self.dx - 10, c - 10, c + self.dx + 10, c - 10)
+        return row[None]
+
+
+def test_rolled_faces_get_their_box_from_an_upright_view() -> None:
+    frame = np.zeros((400, 400, 3), np.uint8)
+    dets = np.stack([_rolled_row(200, 200, 100, 30.0), _rolled_row(100, 100, 50, 5.0), _rolled_row(300, 300, 50, 88.0)])
+    short = ViewDetector(side=64.0, dx=12.8)
+    out = refine_rolled(frame, dets, short)
+    assert short.views == [(256, 256, 3)]  # one pass, for the face rolled 30 degrees only (5 and 88 are near a turn)
+    np.testing.assert_array_equal(out[1:], dets[1:])
+    k = 256 / (2.0 * 100)  # view pixels per image pixel
+    x, y, w, h = out[0, :4]
+    assert w == h == pytest.approx(64 / k)  # the upright box's side, in image pixels
+    centre = np.array([x + w / 2, y + h / 2])
+    # 12.8 view px right of centre is 10 image px along the face's own horizontal, rolled 30 degrees on screen
+    np.testing.assert_allclose(
+        centre, [200 + 10 * np.cos(np.radians(30)), 200 + 10 * np.sin(np.radians(30))], atol=0.01
+    )
+    eyes = out[0, 5:9].reshape(2, 2)
+    assert np.degrees(np.arctan2(*(eyes[1] - eyes[0])[::-1])) == pytest.approx(30.0, abs=0.01)  # roll kept
+
+
+def test_a_rolled_face_the_upright_view_does_not_find_keeps_its_box() -> None:
+    dets = _rolled_row(200, 200, 100, -40.0)[None]
+    np.testing.assert_array_equal(
+        refine_rolled(np.zeros((400, 400, 3), np.uint8), dets, ViewDetector(found=False)), dets
+    )
+    far = ViewDetector(dx=100.0)  # a face found, but not the one the view is centred on
+    np.testing.assert_array_equal(refine_rolled(np.zeros((400, 400, 3), np.uint8), dets, far), dets)

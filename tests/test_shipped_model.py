@@ -11,10 +11,11 @@ from edge_fer.backends import load_classifier
 from edge_fer.labels import LABELS
 from edge_fer.shipped import default_model_path
 
-#: The shipped int8 model's FER2013 val accuracy may not fall below these: with its own flip policy (what every
-#: command runs; it scores 0.6729) and bare (``--tta none``; 0.6665).
-MIN_VAL_ACCURACY = 0.67
-MIN_BARE_VAL_ACCURACY = 0.663
+#: The shipped int8 model's FER2013 val accuracy may not fall below these: with its own test-time policy (what
+#: every command runs; v3 scores 0.6924, the target of the issue that asked for it is 0.685) and bare
+#: (``--tta none``; 0.6773).
+MIN_VAL_ACCURACY = 0.685
+MIN_BARE_VAL_ACCURACY = 0.675
 
 
 def test_the_default_model_is_the_shipped_int8_tflite_with_its_metadata():
@@ -34,7 +35,11 @@ def test_the_card_describes_the_shipped_artifacts():
     assert set(card["per_class_recall"]) == set(LABELS)
     assert card["flip_policy"]["val_accuracy"]["tflite-int8"] >= MIN_VAL_ACCURACY
     policy = load_classifier(default_model_path()).meta.extra["tta"]  # the card describes the shipped policy
-    assert policy["budget"] == 0.3
+    assert policy["budget"] == 0.3 and policy["roll_deg"] == 8.0
+    assert card["preprocessing"]["normalize"] == {"method": "equalize_center", "region": 0.6}
+    assert card["expected_calibration_error"] <= 0.05 and card["size_bytes"]["tflite-int8"] <= 1.5e6
+    clean = card["flip_policy"]["val_accuracy"]["tflite-int8"]
+    assert all(clean - v <= 0.01 for v in card["robustness_val_48x48"].values())  # dim, hazy, gamma: within 1 point
     assert policy["below_confidence"] == card["flip_policy"]["policy"]["tflite-int8"]["below_confidence"]
     for name in ("edgefer-s.keras", "edgefer-s_onnx.onnx", card["confusion_png"]):
         assert (default_model_path().parent / name).is_file(), name
@@ -56,7 +61,8 @@ def test_the_shipped_int8_model_keeps_its_val_accuracy(fer_dir, tmp_path, cli):
     assert code == 0, err
     report = json.loads(out)
     assert report["n"] == 3589 and report["accuracy"] >= MIN_VAL_ACCURACY
-    assert report["tta"]["mode"] == "flip-below-confidence" and report["tta"]["flipped_fraction"] < 0.4
+    assert report["tta"]["mode"] == "views-below-confidence" and report["tta"]["roll_deg"] == 8.0
+    assert report["tta"]["flipped_fraction"] < 0.4
     args = ("evaluate", default_model_path(), "--data", fer_dir / "val", "--json", "--out", tmp_path, "--force")
     code, out, err = cli(*args, "--tta", "none")
     assert code == 0, err
