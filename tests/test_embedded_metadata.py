@@ -60,7 +60,7 @@ def test_shipped_models_carry_the_same_metadata_inside_as_beside(shipped):
     inside, beside = read_embedded_meta(shipped), read_sidecar(shipped)
     assert inside is not None and beside is not None
     assert inside.to_dict() == beside.to_dict()
-    assert inside.extra["tta"]["mode"] == "flip-below-confidence" and inside.arch == "edgefer-s"
+    assert inside.extra["tta"]["mode"] == "views-below-confidence" and inside.arch == "edgefer-s"
 
 
 def test_a_model_copied_alone_reads_and_predicts_exactly_like_the_shipped_one(shipped, tmp_path, caplog, capfd):

@@ -122,11 +122,12 @@ def test_backends_apply_the_models_normalization() -> None:
     src = default_model_path()
     bare, equalizing = load_classifier(src, threads=1), load_classifier(src, threads=1)
     bare.meta.preprocessing = dict(BASE_SPEC)  # read the network's raw output on the faces as given
-    equalizing.meta.preprocessing = preprocessing_spec("equalize")
-    own = load_classifier(src).meta.preprocessing  # the shipped model's own (a version-2 record: no framing)
-    assert normalization_of(own) == preprocessing_spec("equalize")["normalize"]
+    equalizing.meta.preprocessing = preprocessing_spec("equalize_center")
+    own = load_classifier(src).meta.preprocessing  # the shipped model's own (v3: a version-4 record)
+    assert normalization_of(own) == preprocessing_spec("equalize_center")["normalize"] and own["version"] == 4
     faces = _faces(8, seed=3)
-    np.testing.assert_allclose(equalizing.predict(faces), bare.predict(normalize_faces(faces, "equalize")), atol=1e-6)
+    expected = bare.predict(normalize_faces(faces, "equalize_center"))
+    np.testing.assert_allclose(equalizing.predict(faces), expected, atol=1e-6)
     assert not np.allclose(equalizing.predict(faces), bare.predict(faces), atol=1e-3)
 
 

@@ -119,6 +119,19 @@ DECISIONS: dict[str, Run | Skip] = {
     "pip install --no-deps .": Skip(ON_A_PI),
     "edge-fer predict photo.jpg --json": Run((MEDIA,)),
     "edge-fer webcam --source 0 --headless --threads 4 --json-out frames.jsonl": Skip("needs a camera"),
+    # How the shipped model was made
+    "edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-s --out runs/edgefer-s-ceq-scratch --epochs 30 "
+    "--lr 0.001 --weight-decay 0.0001 --warmup-epochs 1 --monitor val_accuracy --patience 40 "
+    "--normalize equalize_center --precision mixed_bfloat16": Skip(TRAINS_FOR_HOURS),
+    "edge-fer train --resume runs/edgefer-s-ceq-scratch --epochs 45": Skip(TRAINS_FOR_HOURS),
+    "edge-fer train --resume runs/edgefer-s-ceq-scratch --epochs 90": Skip(TRAINS_FOR_HOURS),
+    "edge-fer export runs/edgefer-s-ceq-scratch/best.keras --formats tflite-fp32,tflite-int8,onnx "
+    "--data ../shared/datasets/fer2013 --flip-budget 0.3 --tta-roll 8 --name edgefer-s --out runs/release": Skip(
+        "needs the 90-epoch run above; export with --flip-budget and --tta-roll is tested in test_tta.py"
+    ),
+    "edge-fer card runs/edgefer-s-ceq-scratch --export-dir runs/release --val ../shared/datasets/fer2013/val": Skip(
+        "needs the 90-epoch run above; `edge-fer card` on an exported run is tested in test_modelcard.py"
+    ),
     # Train
     "edge-fer data check ../shared/datasets/fer2013/train": Run((FER,)),
     "edge-fer train --data ../shared/datasets/fer2013 --arch edgefer-s --out runs/edgefer-s --epochs 40 "
