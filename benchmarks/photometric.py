@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from edge_fer.atomic import write_json
 from edge_fer.backends import load_classifier
 from edge_fer.preprocessing import NORMALIZERS
@@ -29,8 +31,9 @@ def measure(model: Path, faces_dir: Path, methods: list[str], limit: int | None)
 
     data = load_folder(faces_dir)
     x, y = data.x, data.y
-    if limit:
-        x, y = x[:limit], y[:limit]
+    if limit:  # a seeded random subset: the folder is sorted by label, so its first N faces are one label
+        pick = np.random.default_rng(0).permutation(len(y))[:limit]
+        x, y = x[pick], y[pick]
     clf = load_classifier(model, threads=1)
     table: dict[str, dict[str, float]] = {}
     for method in methods:
@@ -45,13 +48,14 @@ def main() -> None:
     ap.add_argument("--faces", type=Path, required=True, help="FER2013-style folder of 48x48 faces (<label>/*.jpg)")
     ap.add_argument("--model", type=Path, default=None, help="emotion model (default: the shipped one)")
     ap.add_argument("--methods", default=",".join(NORMALIZERS), help="normalizations to compare")
-    ap.add_argument("--limit", type=int, default=None, help="first N faces only")
+    ap.add_argument("--limit", type=int, default=None, help="a seeded random subset of N faces")
     ap.add_argument("--out", type=Path, default=None, help="write the table here as JSON")
     args = ap.parse_args()
     result = measure(args.model or default_model_path(), args.faces, args.methods.split(","), args.limit)
-    print(f"{'normalization':<14}" + "".join(f"{c:>14}" for c in CONDITIONS))
+    width = max(len("normalization"), *map(len, result["accuracy"])) + 2
+    print(f"{'normalization':<{width}}" + "".join(f"{c:>14}" for c in CONDITIONS))
     for method, row in result["accuracy"].items():
-        print(f"{method:<14}" + "".join(f"{row[c]:>14.4f}" for c in CONDITIONS))
+        print(f"{method:<{width}}" + "".join(f"{row[c]:>14.4f}" for c in CONDITIONS))
     if args.out:
         write_json(args.out, result)
 

@@ -56,3 +56,18 @@ def test_first_line():
     assert first_line("one line") == "one line"
     assert first_line("\n\n  first  \nsecond") == "first [...]"
     assert first_line("") == "" and first_line("abcdef", limit=3) == "abc [...]"
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_an_error() -> None:
+    """``edge-fer evaluate ... | head -1``: the command ends with exit 0 and no message, not rich's exit 1 (our
+    internal-error code)."""
+    import subprocess
+    import sys
+
+    code = "from edge_fer.cli.consoles import make_console\nfor _ in range(20000): make_console().print('x' * 99)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100) == b"x" * 99 + b"\n"
+    proc.stdout.close()  # the reader goes away long before the 2 MB are written
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and b"Error" not in err

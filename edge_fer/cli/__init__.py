@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from edge_fer.cli import app_state
+from edge_fer.cli.consoles import reader_left
 from edge_fer.cli.help_format import hide_flag_types
 from edge_fer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, EdgeFerError
 
@@ -108,6 +109,8 @@ def main() -> None:
         if exc.code != EXIT_INTERRUPTED or interrupt is None:
             raise
         _fail("interrupted", EXIT_INTERRUPTED, interrupt)
+    except BrokenPipeError:
+        reader_left()
     except Exception as exc:
         needs = _missing_extra(exc)
         if needs is not None:
