@@ -27,19 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_fer.training.reframe import BACKGROUND, FACE_PX, FRAME_H, FRAME_W, set_in_frame
+
 REPO = Path(__file__).resolve().parent.parent
-FRAME_H, FRAME_W = 480, 640
-FACE_PX = 240
-BACKGROUND = 128
-
-
-def set_in_frame(face: np.ndarray, face_px: int = FACE_PX, background: int = BACKGROUND) -> np.ndarray:
-    """A 48x48 gray face enlarged (bicubic) to ``face_px`` in the middle of a gray 640x480 BGR frame."""
-    big = cv2.resize(face, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
-    top, left = (FRAME_H - face_px) // 2, (FRAME_W - face_px) // 2
-    frame = np.full((FRAME_H, FRAME_W), background, np.uint8)
-    frame[top : top + face_px, left : left + face_px] = big
-    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
 def _roll(degrees: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
