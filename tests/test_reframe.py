@@ -49,11 +49,18 @@ def test_reframe_writes_the_runtimes_crops_beside_the_originals_and_resumes(fer_
     code, stdout, err = cli("data", "reframe", data, out, "--json")  # again: nothing to redo
     assert code == 0, err
     again = json.loads(stdout)
-    assert again["written"] == 0 and again["kept"] == result["written"]
+    assert again["written"] == 0 and again["kept"] == result["written"] and again["missed"] == result["missed"]
+    code, _, err = cli("data", "reframe", data, out, "--detector", "full")  # another framing: not mixed in
+    assert code == 2 and "a rerun would mix two framings" in err and err.count("\n") == 1
 
 
-def test_reframe_refuses_a_folder_without_training_faces(tmp_path, cli) -> None:
+def test_reframe_refuses_a_folder_without_training_faces_or_a_split(tmp_path, cli) -> None:
     code, _, err = cli("data", "reframe", tmp_path, tmp_path / "out")
     assert code == 2 and "no train/<label>/ folders" in err and err.count("\n") == 1
+    code, _, err = cli("data", "reframe", tmp_path / "nowhere", tmp_path / "out")
+    assert code == 2 and "no such folder" in err
+    (tmp_path / "train" / "happy").mkdir(parents=True)  # no val/ or test/: OUT's own split would leak faces
+    code, _, err = cli("data", "reframe", tmp_path, tmp_path / "out")
+    assert code == 2 and "no val/ or test/ folder" in err and not (tmp_path / "out").exists()
     code, _, err = cli("data", "reframe", tmp_path, tmp_path / "out", "--detector", "none")
     assert code != 0 and "--detector none cuts nothing" in err

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_fer.atomic import write_bytes
+from edge_fer.atomic import write_bytes, write_json
 from edge_fer.errors import DataError
 from edge_fer.labels import LABELS
 
@@ -31,6 +31,9 @@ FACE_PX = 240
 BACKGROUND = 128
 #: Suffix of a reframed face beside its original (``00012.jpg`` -> ``00012_reframed.png``).
 SUFFIX = "_reframed.png"
+#: What made an output folder (detector, framing) and which faces were not found: a rerun with other settings
+#: is refused (it would mix two framings), and faces not found are not looked for again.
+MANIFEST = "reframe.json"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -78,43 +81,72 @@ def reframe_dataset(
     """Write ``out/train/<label>/``: every face of ``data/train`` (linked) and beside it, where BlazeFace finds
     it, the same face as the runtime cuts it (``<stem>_reframed.png``, 48x48 gray); ``out/val`` links to
     ``data/val`` (or ``data/test``) so checkpoints are still chosen on real crops. ``model`` gives the framing
-    (default: the shipped model's, FER2013's 1.2 box sides). Resumable: faces already written are kept.
-    Raises DataError when ``data`` has no ``train/<label>/`` folders."""
+    (default: the shipped model's, FER2013's 1.2 box sides). Resumable: faces written or not found are not done
+    again (``out/reframe.json``). Raises DataError when ``data`` is not a folder with ``train/<label>/`` and a
+    val/ or test/ split, or ``out`` was made with another detector or framing (or not by this tool)."""
     from edge_fer.recognizer import EmotionRecognizer
 
     data, out = Path(data), Path(out)
+    if not data.is_dir():
+        raise DataError(f"{data}: no such folder (give a FER2013 folder with train/ and val/)")
     train = data / "train"
     labels = [label for label in LABELS if (train / label).is_dir()]
     if not labels:
         raise DataError(f"{data}: no train/<label>/ folders (a FER2013 folder with train/ and val/ is expected)")
+    held_out = next((data / name for name in ("val", "test") if (data / name).is_dir()), None)
+    if held_out is None:
+        raise DataError(
+            f"{data}: no val/ or test/ folder; training would hold out a share of OUT/train, putting a face's "
+            "original and its reframed copy on both sides: split the data first"
+        )
     files = [f for label in labels for f in sorted((train / label).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     rec = EmotionRecognizer(model=model, detector=detector, threads=1)
-    started, written, kept, missed = time.perf_counter(), 0, 0, 0
+    settings = {"detector": detector, "framing": rec.framing, "align": rec.align}
+    manifest = _read_manifest(out, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    _link(held_out, out / held_out.name)  # first, so even a stopped run can be trained on
+    missed: set[str] = set(manifest.get("missed", []))
+    started, written, kept = time.perf_counter(), 0, 0
     for i, src in enumerate(files):
         folder = out / "train" / src.parent.name
         folder.mkdir(parents=True, exist_ok=True)
         _link(src, folder / src.name)
         dst = folder / (src.stem + SUFFIX)
+        key = f"{src.parent.name}/{src.name}"
         if dst.exists():
             kept += 1
-        else:
+        elif key not in missed:
             face = cv2.imread(str(src), cv2.IMREAD_GRAYSCALE)
-            if face is None:
-                missed += 1
-                continue
-            frame = set_in_frame(face)
-            crops, boxes = rec.crops(frame)
+            crops, boxes = rec.crops(set_in_frame(face)) if face is not None else (None, [])
             if not boxes:
-                missed += 1
+                missed.add(key)
             else:
                 off_centre = [np.hypot(x + w / 2 - FRAME_W / 2, y + h / 2 - FRAME_H / 2) for x, y, w, h in boxes]
                 nearest = int(np.argmin(off_centre))
                 write_bytes(dst, cv2.imencode(".png", crops[nearest].reshape(48, 48))[1].tobytes())
                 written += 1
-        if progress is not None and (i + 1) % 1000 == 0:
-            progress(i + 1, len(files))
-    for name in ("val", "test"):
-        if (data / name).is_dir():
-            _link(data / name, out / name)
-            break
-    return ReframeResult(str(out), len(files), written, kept, missed, round(time.perf_counter() - started, 1))
+        if (i + 1) % 1000 == 0:
+            write_json(out / MANIFEST, {**settings, "missed": sorted(missed)})
+            if progress is not None:
+                progress(i + 1, len(files))
+    write_json(out / MANIFEST, {**settings, "missed": sorted(missed)})
+    seconds = round(time.perf_counter() - started, 1)
+    return ReframeResult(str(out), len(files), written, kept, len(missed), seconds)
+
+
+def _read_manifest(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of an earlier run into ``out`` ({} for a new folder); DataError when it was made otherwise."""
+    path = out / MANIFEST
+    if not path.is_file():
+        if out.is_dir() and any(out.iterdir()):
+            raise DataError(f"{out}: not empty and not made by `edge-fer data reframe`; choose a new OUT folder")
+        return {}
+    import json
+
+    manifest = json.loads(path.read_text())
+    made = {k: manifest.get(k) for k in settings}
+    if made != json.loads(json.dumps(settings)):
+        raise DataError(
+            f"{out} was made with {made}, not {settings}: a rerun would mix two framings; choose a new OUT folder"
+        )
+    return manifest

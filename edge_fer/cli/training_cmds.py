@@ -326,10 +326,11 @@ def data_reframe_cmd(
     model: Annotated[
         Path | None, typer.Option(help="Model whose framing to cut by (default: the shipped model's).")
     ] = None,
-    detector: Annotated[DetectorKind, typer.Option(help="Face detector that finds each face in its frame.")] = (
-        DetectorKind.short
-    ),
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    detector: Annotated[
+        DetectorKind,
+        typer.Option(help="Face detector that finds each face in its frame: short (~1 min), full, or auto (~25 min)."),
+    ] = DetectorKind.short,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout (counts, seconds).")] = False,
 ) -> None:
     """Each training face as the runtime cuts it (set into a frame, found, cropped), beside the original:
     fine-tune on OUT to close the gap between FER2013's crops and the pipeline's. Resumable."""
