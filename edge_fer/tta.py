@@ -109,7 +109,8 @@ def with_tta(classifier: Any, mode: str = "model") -> Any:
     policy = classifier.meta.extra.get("tta")
     if not policy:
         return classifier
-    mode, roll = policy.get("mode"), policy.get("roll_deg", 0.0) if policy.get("mode") == VIEWS_KIND else 0.0
+    mode = policy.get("mode")
+    roll = policy.get("roll_deg", 0.0) if mode == VIEWS_KIND else 0.0
     number = (int, float)
     rolls_ok = mode == POLICY_KIND or (isinstance(roll, number) and 0 < roll <= MAX_ROLL_DEG)
     if mode not in (POLICY_KIND, VIEWS_KIND) or not isinstance(policy.get("below_confidence"), number) or not rolls_ok:

@@ -10,6 +10,7 @@ gray frame, found by BlazeFace and cut exactly as :meth:`edge_fer.recognizer.Emo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -141,8 +142,6 @@ def _read_manifest(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
         if out.is_dir() and any(out.iterdir()):
             raise DataError(f"{out}: not empty and not made by `edge-fer data reframe`; choose a new OUT folder")
         return {}
-    import json
-
     manifest = json.loads(path.read_text())
     made = {k: manifest.get(k) for k in settings}
     if made != json.loads(json.dumps(settings)):
