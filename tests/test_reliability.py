@@ -43,11 +43,28 @@ def one_line(code: int, err: str, *needles: str, exit_code: int = 2, after_progr
 
 
 def usage_error(code: int, err: str, *needles: str) -> None:
-    """click/typer's usage error: exit 2, the usage line, the option, the valid choices; no traceback."""
+    """A command line that does not parse: exit 2 and one line naming the option, the valid values where there
+    are choices, and the command's --help; no usage box, no traceback."""
     assert code == 2, err
-    assert "Usage:" in err and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edge-fer: error: ") and lines[0].endswith(" --help')"), err
     for needle in needles:
-        assert needle in err, (needle, err)
+        assert needle in lines[0], (needle, err)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["nosuch"], ["No such command 'nosuch'", "(see 'edge-fer --help')"]),
+        (["export"], ["Missing argument", "(see 'edge-fer export --help')"]),
+        (["predict", "x.jpg", "--no-such-flag"], ["--no-such-flag", "(see 'edge-fer predict --help')"]),
+        (["export", "m.keras", "--tta-roll", "45"], ["--tta-roll", "30"]),
+    ],
+)
+def test_a_command_line_that_does_not_parse_is_one_line(cli, args, needles) -> None:
+    code, out, err = cli(*args)
+    assert out == ""
+    usage_error(code, err, *needles)
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,16 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _click_error(name: str) -> type[Exception]:
+    """click's exception class ``name``, found through typer's public BadParameter (typer 0.29 ships its own copy
+    of click, so ``import click`` would not catch what it raises)."""
+    return next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == name)
+
+
+#: A command line click could not parse (unknown option or command, bad or missing value), and its base.
+UsageError, ClickException = _click_error("UsageError"), _click_error("ClickException")
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so partial outputs are removed and runs save their state."""
     raise KeyboardInterrupt
@@ -98,17 +108,23 @@ def main() -> None:
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()
+        code = app(prog_name="edge-fer", standalone_mode=False)  # usage errors come back here: one line
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C (and SIGTERM, above) into a quiet 130
+            _fail("interrupted", EXIT_INTERRUPTED, None)
+        if code:
+            sys.exit(code)
+    except UsageError as exc:
+        if not exc.format_message():  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]  # no command given: the help was shown
+        _fail(usage_line(exc), exc.exit_code, exc)  # type: ignore[attr-defined]
+    except ClickException as exc:
+        _fail(first_line(exc.format_message()), exc.exit_code, exc)  # type: ignore[attr-defined]
+    except typer.Abort as exc:  # end of input at a prompt
+        _fail("interrupted", EXIT_INTERRUPTED, exc)
     except EdgeFerError as exc:
         _fail(str(exc), exc.exit_code, exc)
     except KeyboardInterrupt as exc:
         _fail("interrupted", EXIT_INTERRUPTED, exc)
-    except SystemExit as exc:
-        # typer turns Ctrl-C (and SIGTERM, above) into a silent exit 130: say it in our one line.
-        interrupt = _cause(exc, KeyboardInterrupt)
-        if exc.code != EXIT_INTERRUPTED or interrupt is None:
-            raise
-        _fail("interrupted", EXIT_INTERRUPTED, interrupt)
     except BrokenPipeError:
         reader_left()
     except Exception as exc:
@@ -159,8 +175,16 @@ def _missing_extra(exc: BaseException) -> str | None:
     return f"{command} needs {TRAIN_EXTRA_MODULES[module]} (the train extra): pip install 'edge-fer[train]'"
 
 
-def _fail(message: str, code: int, exc: BaseException) -> None:
-    if app_state.DEBUG:
+def usage_line(exc: Exception) -> str:
+    """A usage error (unknown option, bad or missing value) as one line, with where the valid ones are listed:
+    ``Invalid value for '--tta-roll': ... (see 'edge-fer export --help')``."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "edge-fer"
+    return f"{first_line(exc.format_message())} (see '{where} --help')"
+
+
+def _fail(message: str, code: int, exc: BaseException | None) -> None:
+    if app_state.DEBUG and exc is not None:
         import traceback
 
         traceback.print_exception(exc)
