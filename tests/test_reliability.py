@@ -50,6 +50,7 @@ def usage_error(code: int, err: str, *needles: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("edge-fer: error: ") and lines[0].endswith(" --help')"), err
     for needle in needles:
         assert needle in lines[0], (needle, err)
+    assert "Value error" not in lines[0], err
 
 
 @pytest.mark.parametrize(

@@ -180,7 +180,8 @@ def usage_line(exc: Exception) -> str:
     ``Invalid value for '--tta-roll': ... (see 'edge-fer export --help')``."""
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else "edge-fer"
-    return f"{first_line(exc.format_message())} (see '{where} --help')"
+    message = first_line(exc.format_message()).replace("Value error, ", "")  # typer's validator prefix
+    return f"{message} (see '{where} --help')"
 
 
 def _fail(message: str, code: int, exc: BaseException | None) -> None:
