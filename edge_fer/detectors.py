@@ -495,7 +495,7 @@ def refine_rolled(bgr: np.ndarray, dets: np.ndarray, short: FaceDetector) -> np.
             continue  # the face the view was centred on is not the one found
         back = cv2.invertAffineTransform(forward)
         side = max(found[best, 2], found[best, 3]) / k
-        (mx, my), *_ = (back[:, :2] @ centres[best] + back[:, 2],)
+        mx, my = back[:, :2] @ centres[best] + back[:, 2]
         out[i, :4] = (mx - side / 2.0, my - side / 2.0, side, side)
         pts = found[best, 5:].reshape(-1, 2)
         out[i, 5:] = (pts @ back[:, :2].T + back[:, 2]).ravel()

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,7 +87,7 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def _click_error(name: str) -> type[Exception]:
+def _click_error(name: str) -> type[Any]:
     """click's exception class ``name``, found through typer's public BadParameter (typer 0.29 ships its own copy
     of click, so ``import click`` would not catch what it raises)."""
     return next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == name)
@@ -114,11 +114,11 @@ def main() -> None:
         if code:
             sys.exit(code)
     except UsageError as exc:
-        if not exc.format_message():  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]  # no command given: the help was shown
-        _fail(usage_line(exc), exc.exit_code, exc)  # type: ignore[attr-defined]
+        if not exc.format_message():
+            sys.exit(exc.exit_code)  # no command given: the help was shown
+        _fail(usage_line(exc), exc.exit_code, exc)
     except ClickException as exc:
-        _fail(first_line(exc.format_message()), exc.exit_code, exc)  # type: ignore[attr-defined]
+        _fail(first_line(exc.format_message()), exc.exit_code, exc)
     except typer.Abort as exc:  # end of input at a prompt
         _fail("interrupted", EXIT_INTERRUPTED, exc)
     except EdgeFerError as exc:
@@ -175,7 +175,7 @@ def _missing_extra(exc: BaseException) -> str | None:
     return f"{command} needs {TRAIN_EXTRA_MODULES[module]} (the train extra): pip install 'edge-fer[train]'"
 
 
-def usage_line(exc: Exception) -> str:
+def usage_line(exc: Any) -> str:
     """A usage error (unknown option, bad or missing value) as one line, with where the valid ones are listed:
     ``Invalid value for '--tta-roll': ... (see 'edge-fer export --help')``."""
     ctx = getattr(exc, "ctx", None)
