@@ -319,7 +319,7 @@ def export_model(
         meta_path = _write_pair(path, blob, meta)
         elapsed = time.perf_counter() - started
         artifacts.append(Artifact(fmt, path, meta_path, facts, elapsed))
-        say(f"{fmt.name}: wrote {path} ({len(blob) / 1024:,.0f} KiB, {elapsed:.1f} s)")
+        say(f"{fmt.name}: wrote {path} ({path.stat().st_size / 1024:,.0f} KiB with its metadata, {elapsed:.1f} s)")
 
     if flip_budget is not None:
         _add_flip_policies(artifacts, load_calibration(data, FLIP_FACES, seed), flip_budget, tta_roll, say)  # type: ignore[arg-type]

@@ -139,6 +139,14 @@ DECISIONS: dict[str, Run | Skip] = {
     "edge-fer evaluate runs/edgefer-s/best.keras --data ../shared/datasets/fer2013/val": Run(
         (FER, RUN), ("runs/evaluate/best_val_confusion.png", "runs/evaluate/best_val_eval.json"), slow=True
     ),
+    "edge-fer data reframe ../shared/datasets/fer2013 runs/fer2013-reframed": Skip(
+        "writes 26,316 crops beside 28,709 linked faces (a minute); the command runs on shared faces in test_reframe.py"
+    ),
+    "edge-fer train --data runs/fer2013-reframed --arch edgefer-s --out runs/edgefer-s-kd --epochs 3 "
+    "--init-from assets/edgefer-s.keras --teacher assets/edgefer-s.keras --normalize equalize_center "
+    "--lr 1e-4 --warmup-epochs 0 --schedule constant --augment none --flip --label-smoothing 0 --weight-decay 0": Skip(
+        "fine-tunes on 52,632 faces for 6 minutes; `train --teacher` runs on small data in test_distill.py"
+    ),
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' '
     "edge-fer train --data /data/fer2013 --arch edgefer-s --out /shared/runs/edgefer-s": Skip(
         "needs two hosts and trains for hours"

@@ -59,6 +59,8 @@ def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None
         "normalize": "--normalize",
         "init_from": "--init-from",
         "precision": "--precision",
+        "teacher": "--teacher",
+        "distill": "--distill",
     }
     for key, flag in flags.items():
         value = config.get(key)

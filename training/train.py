@@ -73,10 +73,20 @@ class TrainConfig:
     #: Keras dtype policy: ``auto`` times float32 against mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX) or
     #: mixed_float16 (GPUs) for a few steps and keeps the faster; the choice is saved with the run.
     precision: str = DEFAULT_PRECISION
+    #: Crop-consistency distillation (training.distill): this .keras or TFLite model's probabilities for each
+    #: face's original, mixed into its target with weight ``distill``. None: hard labels only.
+    teacher: str | None = None
+    distill: float = 0.5
 
 
 #: What a run saved before a setting existed had in effect, so it resumes unchanged.
-_LEGACY_CONFIG: dict[str, Any] = {"normalize": "none", "init_from": None, "precision": "float32"}
+_LEGACY_CONFIG: dict[str, Any] = {
+    "normalize": "none",
+    "init_from": None,
+    "precision": "float32",
+    "teacher": None,
+    "distill": 0.5,
+}
 
 
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +120,8 @@ def parse_duration(text: str) -> float:
 
 def make_train_dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, epochs: range, num_classes: int) -> Any:
     """Batches for ``epochs``: a stateless, seeded permutation per epoch, so a resumed run sees the
-    same order as an uninterrupted one. Images go in as raw 0..255 floats, labels one-hot."""
+    same order as an uninterrupted one. Images go in as raw 0..255 floats; ``y`` is (N,) label indices
+    (one-hot in the batches) or (N, num_classes) soft targets (as they are)."""
     import tensorflow as tf
 
     n = len(y)
@@ -121,7 +132,8 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, epoc
         return order.map(lambda idx: tf.random.experimental.index_shuffle(idx, tf.stack([seed, epoch]), n - 1))
 
     def gather(idx):
-        return tf.cast(tf.gather(xs, idx), tf.float32), tf.one_hot(tf.gather(ys, idx), num_classes)
+        target = tf.gather(ys, idx)
+        return tf.cast(tf.gather(xs, idx), tf.float32), target if y.ndim == 2 else tf.one_hot(target, num_classes)
 
     ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -423,9 +435,13 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     ckpt = RunCheckpoint(
         out_dir, state, core, meta, cfg.monitor, cfg.time_budget_s, counters, agree=lambda flag: agree(strategy, flag)
     )
-    train_ds = make_train_dataset(
-        train_set.x, train_set.y, batch, cfg.seed, range(state.epoch, cfg.epochs), len(LABELS)
-    )
+    targets = train_set.y
+    if cfg.teacher:
+        from edge_fer.training.distill import distilled_targets
+
+        log.info("distillation: %s's probabilities for each face's original, weight %s", cfg.teacher, cfg.distill)
+        targets = distilled_targets(cfg.teacher, train_set.x, train_set.y, train_set.paths, cfg.distill)
+    train_ds = make_train_dataset(train_set.x, targets, batch, cfg.seed, range(state.epoch, cfg.epochs), len(LABELS))
     val_ds = make_eval_dataset(val_set.x, val_set.y, 256, len(LABELS))
     weights = class_weights(train_set.y) if cfg.class_weights else None
     if verbose is None:

@@ -123,6 +123,16 @@ def train_cmd(
     precision: Annotated[
         Precision, typer.Option(help="Dtype policy; auto times float32 against mixed bf16/fp16 and keeps the faster.")
     ] = Precision(DEFAULT_PRECISION),
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="Distil from this model: each face's target mixes in its probabilities for the face's original "
+            "(for a reframed face, the FER2013 crop it was cut from; see edge-fer data reframe)."
+        ),
+    ] = None,
+    distill: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="With --teacher: weight of its probabilities in each target.")
+    ] = 0.5,
     monitor: Annotated[
         Monitor, typer.Option(help="Metric that picks the best checkpoint and drives early stopping.")
     ] = Monitor(defaults.MONITOR),
@@ -211,6 +221,8 @@ def train_cmd(
                 normalize=normalize.value,
                 init_from=str(init_from) if init_from else None,
                 precision=precision.value,
+                teacher=str(teacher) if teacher else None,
+                distill=distill,
             )
             if pseudo_label is not None:
                 from edge_fer.training.pseudo import train_with_pseudo_labels
