@@ -88,6 +88,9 @@ def test_a_run_with_a_teacher_records_it_and_resumes(tiny_fer, trained_keras, tm
     assert json.loads((out / "state.json").read_text())["epoch"] == 2
     code, _, err = cli("train", "--data", str(tiny_fer), "--out", str(tmp_path / "bad"), "--distill", "2")
     assert code == 2 and "--distill" in err
+    code, _, err = cli("train", "--data", str(tiny_fer), "--out", str(tmp_path / "nt"), "--teacher", "nope.keras")
+    assert code != 0 and err.strip().splitlines() == ["edge-fer: error: --teacher nope.keras: no such model file"]
+    assert not (tmp_path / "nt").exists()  # refused before the run folder was made
 
 
 def test_the_cards_command_line_names_the_teacher() -> None:

@@ -281,6 +281,9 @@ def train(cfg: TrainConfig, force: bool = False, verbose: int | None = None) -> 
 
     run_dir = Path(cfg.out)
     _check_new_run_dir(run_dir, force)
+    for flag, model in (("--init-from", cfg.init_from), ("--teacher", cfg.teacher)):
+        if model and not Path(model).is_file():  # before the run folder exists: nothing to clean up
+            raise DataError(f"{flag} {model}: no such model file")
     strategy = get_strategy()  # before any TensorFlow operation: a multi-worker strategy must come first
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_chief(strategy):  # the other workers never touch the chief's files

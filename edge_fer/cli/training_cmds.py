@@ -131,7 +131,12 @@ def train_cmd(
         ),
     ] = None,
     distill: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="With --teacher: weight of its probabilities in each target.")
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --teacher: weight W of its (mirror-averaged) probabilities; target = (1-W) label + W teacher.",
+        ),
     ] = 0.5,
     monitor: Annotated[
         Monitor, typer.Option(help="Metric that picks the best checkpoint and drives early stopping.")
@@ -239,13 +244,14 @@ def train_cmd(
         raise _Interrupted(
             f"training stopped; the last completed epoch is saved: edge-fer train --resume {run}"
         ) from None
-    s = result.summary
-    acc = s.get("best_val_accuracy")
-    console.print(
-        f"[bold]{result.status}[/bold]: {result.epochs_done}/{s['epochs_planned']} epochs, best val accuracy {acc:.4f}"
-        if acc is not None
-        else f"{result.status}: {result.epochs_done} epochs"
-    )
+    s, best = result.summary, result.best
+    line = f"[bold]{result.status}[/bold]: {result.epochs_done}/{s['epochs_planned']} epochs"
+    if best.get("epoch") is not None and best.get("val_accuracy") is not None:
+        line += (
+            f"; best model: epoch {best['epoch']} (by {best.get('metric', 'val_loss')}), "
+            f"val accuracy {best['val_accuracy']:.4f} as measured during training"
+        )
+    console.print(line)
     if result.best.get("bn_recalibrated"):
         console.print(
             f"BatchNorm recalibrated on clean training faces: best model's val accuracy "
