@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_fer.errors import DataError
+from edge_fer.errors import DataError, ModelError
 from edge_fer.labels import LABELS
 from edge_fer.training.reframe import SUFFIX
 
@@ -42,7 +42,7 @@ def teacher_probabilities(teacher: str | Path, faces: np.ndarray, batch: int = 5
     with the teacher's own preprocessing (from its metadata). Raises DataError for a teacher that cannot be
     read or whose labels differ from edge-fer's."""
     from edge_fer.backends import load_classifier
-    from edge_fer.errors import ModelError
+    from edge_fer.tta import FlipTTA
 
     try:
         model = load_classifier(teacher)
@@ -50,11 +50,11 @@ def teacher_probabilities(teacher: str | Path, faces: np.ndarray, batch: int = 5
         raise DataError(f"--teacher: {exc}") from None
     if list(model.meta.labels) != list(LABELS):
         raise DataError(f"--teacher {teacher}: its labels {model.meta.labels} are not edge-fer's {list(LABELS)}")
+    mirrored = FlipTTA(model)  # every face averaged with its mirror image
     x = np.asarray(faces, np.uint8)[..., None]
     out = np.zeros((len(x), len(LABELS)), np.float32)
-    for start in range(0, len(x), batch):
-        part = x[start : start + batch]
-        out[start : start + batch] = (model.predict(part) + model.predict(part[:, :, ::-1])) / 2.0
+    for start in range(0, len(x), batch):  # bounded memory: a Keras teacher runs each call as one batch
+        out[start : start + batch] = mirrored.predict(x[start : start + batch])
     return out
 
 

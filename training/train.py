@@ -80,13 +80,7 @@ class TrainConfig:
 
 
 #: What a run saved before a setting existed had in effect, so it resumes unchanged.
-_LEGACY_CONFIG: dict[str, Any] = {
-    "normalize": "none",
-    "init_from": None,
-    "precision": "float32",
-    "teacher": None,
-    "distill": 0.5,
-}
+_LEGACY_CONFIG: dict[str, Any] = {"normalize": "none", "init_from": None, "precision": "float32"}
 
 
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
