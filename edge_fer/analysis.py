@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ import numpy as np
 from edge_fer import __version__
 from edge_fer.atomic import atomic_path, write_json, write_text
 from edge_fer.detectors import DEFAULT_MIN_FACE
+from edge_fer.digest import file_digest
 from edge_fer.drawing import draw_faces
 from edge_fer.errors import EdgeFerError
 from edge_fer.sources import VideoSource
@@ -273,15 +273,6 @@ def summarize_tracks(rows: list[Row], labels: list[str]) -> list[TrackSummary]:
     return out
 
 
-def file_digest(path: str | os.PathLike[str], length: int = 16) -> str:
-    """The first ``length`` hex digits of a file's SHA-256: names a model independently of where it lies."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:length]
-
-
 def recorded_settings(recognizer: EmotionRecognizer, conf: float | None = None) -> dict[str, Any]:
     """What made a result, for its summary: the model by file name and hash (not its install path), the
     classifier and detector settings, without thread counts (they change speed, not results)."""
@@ -290,7 +281,7 @@ def recorded_settings(recognizer: EmotionRecognizer, conf: float | None = None) 
     classifier = {k: v for k, v in dict(info.pop("classifier", {})).items() if k != "threads"}
     out: dict[str, Any] = {"model": model.name}
     if model.is_file():
-        out["model_sha256"] = file_digest(model)
+        out["model_sha256"] = file_digest(model, 16)
     out["classifier"] = classifier
     if conf is not None:
         out["conf"] = conf

@@ -10,7 +10,6 @@ metadata, moves one that failed its gate to a ``.FAILED`` name (``best_int8.FAIL
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from edge_fer.atomic import check_output, write_bytes, write_json
 from edge_fer.backends import load_classifier
+from edge_fer.digest import file_digest
 from edge_fer.errors import DataError, EdgeFerError, ModelError
 from edge_fer.export.calibration import Calibration, load_calibration, load_validation
 from edge_fer.export.embed import embed_bytes, embed_meta
@@ -88,14 +88,6 @@ class ExportResult:
             "parity_path": str(self.parity_path),
             "notes": self.notes,
         }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_source(model_path: str | Path) -> Any:
@@ -294,7 +286,7 @@ def export_model(
 
     base_extra = {
         "source_model": str(model_path),
-        "source_sha256": _sha256(model_path),
+        "source_sha256": file_digest(model_path),
         "source_extra": dict(source.meta.extra),
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),

@@ -73,16 +73,35 @@ def test_soft_targets_reach_the_batches_unchanged() -> None:
         np.testing.assert_allclose(target, soft[i])
 
 
-def test_a_run_with_a_teacher_records_it_and_resumes(tiny_fer, trained_keras, tmp_path, cli) -> None:
+def test_a_run_with_a_teacher_records_it_and_resumes_only_with_the_same_teacher(
+    tiny_fer, trained_keras, tmp_path, cli
+) -> None:
+    import shutil
+
+    from edge_fer.digest import file_digest
+
+    teacher = tmp_path / "teacher.keras"  # a copy: the test changes it
+    shutil.copy(trained_keras, teacher)
+    shutil.copy(trained_keras.with_suffix(".json"), teacher.with_suffix(".json"))
     out = tmp_path / "kd"
     code, _, err = cli(
         "train", "--data", str(tiny_fer), "--arch", "edgefer-xs", "--out", str(out), "--epochs", "1",
         "--batch-size", "32", "--augment", "none", "--precision", "float32", "--no-recalibrate-bn",
-        "--teacher", str(trained_keras), "--distill", "0.7",
+        "--teacher", str(teacher), "--distill", "0.7",
     )  # fmt: skip
     assert code == 0, err
-    config = json.loads((out / "state.json").read_text())["config"]
-    assert (config["teacher"], config["distill"]) == (str(trained_keras), 0.7)
+    state = json.loads((out / "state.json").read_text())
+    assert (state["config"]["teacher"], state["config"]["distill"]) == (str(teacher), 0.7)
+    assert state["teacher_sha256"] == file_digest(teacher) and len(state["teacher_sha256"]) == 64
+    assert f"distillation: {teacher} reads the originals of" in err  # a sign of life before the first epoch
+    original = teacher.read_bytes()
+    teacher.write_bytes(original + b"another model")
+    code, _, err = cli("train", "--resume", str(out), "--epochs", "2")
+    assert code == 2 and err.strip().splitlines() == [
+        f"edge-fer: error: --teacher {teacher} is not the model this run started with (its SHA-256 changed); "
+        "put that model back there, or start a new run"
+    ]
+    teacher.write_bytes(original)
     code, _, err = cli("train", "--resume", str(out), "--epochs", "2")
     assert code == 0, err
     assert json.loads((out / "state.json").read_text())["epoch"] == 2

@@ -45,6 +45,8 @@ class RunState:
     #: How ``precision=auto`` chose: ms per step of each policy tried and the speed-up
     #: (see edge_fer.training.precision).
     precision_probe: dict[str, Any] | None = None
+    #: SHA-256 of the ``--teacher`` file when the run first read it: a resumed run must be taught by the same model.
+    teacher_sha256: str | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> RunState:

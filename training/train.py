@@ -436,7 +436,14 @@ def _run(run_dir: Path, state: Any, verbose: int | None = None) -> TrainResult:
     if cfg.teacher:
         from edge_fer.training.distill import distilled_targets
 
-        log.info("distillation: %s's probabilities for each face's original, weight %s", cfg.teacher, cfg.distill)
+        _check_teacher(run_dir, state, cfg.teacher, chief)
+        if verbose != 0:  # a minute or two with no other sign of life (Keras prints nothing until the first epoch)
+            print(
+                f"distillation: {cfg.teacher} reads the originals of {len(train_set.y):,} training faces "
+                f"(weight {cfg.distill})",
+                file=sys.stderr,
+                flush=True,
+            )
         targets = distilled_targets(cfg.teacher, train_set.x, train_set.y, train_set.paths, cfg.distill)
     train_ds = make_train_dataset(train_set.x, targets, batch, cfg.seed, range(state.epoch, cfg.epochs), len(LABELS))
     val_ds = make_eval_dataset(val_set.x, val_set.y, 256, len(LABELS))
@@ -505,6 +512,27 @@ def _partial_files(run_dir: Path) -> list[Path]:
         for p in run_dir.rglob(".*.part.*")
         if not any(part.startswith(WORKER_TEMP_PREFIX) for part in p.relative_to(run_dir).parts)
     ]
+
+
+def _check_teacher(run_dir: Path, state: Any, teacher: str, chief: bool) -> None:
+    """Record the teacher's SHA-256 on a run's first session; refuse a resumed run whose teacher file changed
+    since (e.g. a teacher at ``assets/edgefer-s.keras`` after a new model shipped there): its targets would
+    differ from the epochs already trained. Raises DataError."""
+    from edge_fer.digest import file_digest
+
+    path = Path(teacher)
+    if not path.is_file():
+        raise DataError(f"--teacher {teacher}: no such model file (a resumed run reads it again from there)")
+    digest = file_digest(path)
+    if state.teacher_sha256 is None:
+        state.teacher_sha256 = digest
+        if chief:
+            state.save(run_dir)
+    elif digest != state.teacher_sha256:
+        raise DataError(
+            f"--teacher {teacher} is not the model this run started with (its SHA-256 changed); "
+            "put that model back there, or start a new run"
+        )
 
 
 def _recalibration_pending(cfg: TrainConfig, state: Any) -> bool:
