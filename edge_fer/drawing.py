@@ -46,18 +46,55 @@ def _label(frame: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, 
     cv2.putText(frame, text, (x + 2, y - base - 2), _FONT, scale, ink, thick, cv2.LINE_AA)
 
 
-def draw_bars(frame: np.ndarray, face: Face) -> None:
-    """A bar per label, about as tall as the face box, beside it (right if there is room, else left)."""
-    x, y, w, h = face.box
+Rect = tuple[int, int, int, int]  # x, y, w, h in pixels
+
+
+def overlap_area(a: Rect, b: Rect) -> int:
+    """Area (pixels) that two rectangles share."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def _chart_size(frame: np.ndarray, face: Face) -> tuple[int, int, int, float, int]:
+    """(row height, bar width, label width, text scale, chart width) of a face's bar chart: a row per label,
+    the chart about as tall as the face box."""
+    h = face.box[3]
     fh, fw = frame.shape[:2]
-    rows = max(1, len(face.probs))
-    row_h = int(np.clip(h / rows, 9, max(9, min(fh, fw) / 40)))
+    row_h = int(np.clip(h / max(1, len(face.probs)), 9, max(9, min(fh, fw) / 40)))
     bar_w = 4 * row_h
     text_scale = row_h / 26.0
     (lw, _), _ = cv2.getTextSize("surprise", _FONT, text_scale, 1)
-    chart_w = lw + bar_w + 6
-    x0 = x + w + 4 if x + w + 4 + chart_w <= fw else max(0, x - chart_w - 4)
-    y0 = int(min(max(y, 0), max(fh - rows * row_h, 0)))
+    return row_h, bar_w, lw, text_scale, lw + bar_w + 6
+
+
+def chart_place(frame: np.ndarray, face: Face, obstacles: Sequence[Rect] = ()) -> Rect:
+    """Where a face's bar chart goes: right of its box, else left, below or above, whichever lies inside the
+    frame and covers the least of ``obstacles`` (other faces' boxes, charts already drawn); ties keep that order.
+    Returns the chart's rectangle (x, y, w, h)."""
+    x, y, w, h = face.box
+    fh, fw = frame.shape[:2]
+    row_h, _, _, _, cw = _chart_size(frame, face)
+    ch = max(1, len(face.probs)) * row_h
+    label_h = int(row_h * 1.6)  # the label above (or below) the box
+    candidates = [(x + w + 4, y), (x - cw - 4, y), (x, y + h + label_h + 4), (x, y - ch - label_h - 4)]
+    best: tuple[int, int, Rect] | None = None
+    for cx, cy in candidates:
+        inside = cx >= 0 and cy >= 0 and cx + cw <= fw and cy + ch <= fh
+        rect = (int(min(max(cx, 0), max(fw - cw, 0))), int(min(max(cy, 0), max(fh - ch, 0))), cw, ch)
+        covered = sum(overlap_area(rect, o) for o in obstacles) + overlap_area(rect, (x, y, w, h))
+        key = (0 if inside else 1, covered)
+        if best is None or key < best[:2]:
+            best = (*key, rect)
+    assert best is not None
+    return best[2]
+
+
+def draw_bars(frame: np.ndarray, face: Face, at: Rect | None = None) -> Rect:
+    """A bar per label, about as tall as the face box, at ``at`` (default :func:`chart_place` with no other
+    faces); returns the chart's rectangle."""
+    row_h, bar_w, lw, text_scale, _ = _chart_size(frame, face)
+    x0, y0, cw, ch = at if at is not None else chart_place(frame, face)
     for i, (label, p) in enumerate(face.probs.items()):
         top = y0 + i * row_h
         color = COLORS.get(label, (160, 160, 160))
@@ -67,10 +104,12 @@ def draw_bars(frame: np.ndarray, face: Face) -> None:
         filled = round(bar_w * float(np.clip(p, 0.0, 1.0)))
         if filled > 0:
             cv2.rectangle(frame, (bx, top + 2), (bx + filled, top + row_h - 2), color, cv2.FILLED)
+    return x0, y0, cw, ch
 
 
 def draw_faces(frame: np.ndarray, faces: Sequence[Face], bars: bool = True) -> np.ndarray:
-    """Draw every face onto ``frame`` (BGR uint8, in place) and return it."""
+    """Draw every face onto ``frame`` (BGR uint8, in place) and return it. Each bar chart goes where it covers
+    the fewest other faces and charts (:func:`chart_place`)."""
     for face in faces:
         x, y, w, h = face.box
         scale = _scale(frame, min(w, h))
@@ -80,8 +119,12 @@ def draw_faces(frame: np.ndarray, faces: Sequence[Face], bars: bool = True) -> n
         if face.track_id is not None:
             text = f"#{face.track_id} {text}"
         _label(frame, text, x, y - 2 if y > 20 else y + h + 20, color, scale)
-        if bars:
-            draw_bars(frame, face)
+    if bars:
+        boxes = [tuple(int(v) for v in f.box) for f in faces]
+        charts: list[Rect] = []
+        for i, face in enumerate(faces):
+            others = [b for j, b in enumerate(boxes) if j != i]
+            charts.append(draw_bars(frame, face, chart_place(frame, face, others + charts)))
     return frame
 
 

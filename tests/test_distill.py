@@ -120,3 +120,17 @@ def test_the_cards_command_line_names_the_teacher() -> None:
     assert "--teacher assets/edgefer-s.keras --distill 0.7" in line
     assert "--teacher" not in command_line({**config, "teacher": None})
     assert "--distill" not in command_line({**config, "teacher": "t.keras", "distill": 0.5})  # the default
+
+
+def test_the_cards_data_line_names_the_starting_weights_and_the_teacher() -> None:
+    from edge_fer.training.modelcard import data_description
+
+    config = {"data": "runs/fer2013-reframed", "init_from": "runs/v3.keras", "teacher": "runs/v3.keras", "distill": 0.5}
+    assert data_description(config) == (
+        "training faces from runs/fer2013-reframed; weights initialised from runs/v3.keras; targets (1 - 0.5) x "
+        "label + 0.5 x runs/v3.keras's mirror-averaged probabilities for each face's original (crop-consistency "
+        "distillation); checkpoint chosen on the run's validation faces"
+    )
+    assert data_description({"data": "d", "extra_train": ["p"]}) == (
+        "training faces from d and p; checkpoint chosen on the run's validation faces"
+    )

@@ -35,6 +35,8 @@ def test_card_of_an_exported_run(cli, trained_keras, tiny_fer, tmp_path, flip_bu
     assert card["latency_int8_p50_ms_one_thread"] > 0
     training = card["training"]
     assert training["command"].startswith(f"edge-fer train --data {tiny_fer} --arch edgefer-xs")
+    assert training["data"] == f"training faces from {tiny_fer}; checkpoint chosen on the run's validation faces"
+    assert training["init_from"] is None and training["teacher"] is None and training["distill"] is None
     assert training["epochs_done"] == 6 and training["bn_recalibrated"] is True
     assert 0.0 <= training["val_accuracy_before_bn_recalibration"] <= 1.0
     assert "BatchNorm statistics re-estimated" in out and "| tflite-int8 |" in out

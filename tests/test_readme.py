@@ -129,6 +129,13 @@ DECISIONS: dict[str, Run | Skip] = {
     "--data ../shared/datasets/fer2013 --flip-budget 0.3 --tta-roll 8 --name edgefer-s --out runs/release": Skip(
         "needs the 90-epoch run above; export with --flip-budget and --tta-roll is tested in test_tta.py"
     ),
+    "edge-fer export runs/edgefer-s-kd/best.keras --formats tflite-fp32,tflite-int8,onnx "
+    "--data ../shared/datasets/fer2013 --flip-budget 0.3 --tta-roll 8 --name edgefer-s --out runs/release": Skip(
+        "needs the distillation run above (6-10 minutes); export runs on small data in test_export.py"
+    ),
+    "edge-fer card runs/edgefer-s-kd --export-dir runs/release --val ../shared/datasets/fer2013/val": Skip(
+        "needs the distillation run and its export; card runs on small data in test_modelcard.py"
+    ),
     "edge-fer card runs/edgefer-s-ceq-scratch --export-dir runs/release --val ../shared/datasets/fer2013/val": Skip(
         "needs the 90-epoch run above; `edge-fer card` on an exported run is tested in test_modelcard.py"
     ),
@@ -204,7 +211,9 @@ DECISIONS: dict[str, Run | Skip] = {
     "edge-fer evaluate assets/edgefer-s_int8.tflite --data ../shared/datasets/fer2013/val --tta none": Run(
         (FER,), ("runs/evaluate/edgefer-s_int8_val_tta-none_confusion.png",)
     ),
-    "edge-fer bench assets/edgefer-s_int8.tflite --tta model --faces ../shared/datasets/fer2013/val": Run((FER,)),
+    "edge-fer bench assets/edgefer-s_int8.tflite --tta model --faces ../shared/datasets/fer2013/val --runs 2000": Run(
+        (FER,)
+    ),
 }
 
 

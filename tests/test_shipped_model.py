@@ -98,4 +98,5 @@ def test_v3_the_shipped_models_teacher_is_where_its_card_says():
     assert show.returncode == 0, show.stderr
     v3 = json.loads(show.stdout)
     assert v3["extra"]["best_epoch"] == 84 and round(v3["extra"]["val_accuracy"], 4) == 0.6771
-    assert card["training"]["init_from"]["model"].startswith("edgefer-s v3 (commit e2aec41)")
+    assert card["training"]["init_from_model"]["model"].startswith("edgefer-s v3 (commit e2aec41)")
+    assert card["training"]["init_from"] == card["training"]["teacher"] == "runs/v3.keras"

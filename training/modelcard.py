@@ -83,6 +83,22 @@ def command_line(config: dict[str, Any], extensions: list[dict[str, int]] | None
     return " ".join(parts)
 
 
+def data_description(config: dict[str, Any]) -> str:
+    """What a run learned from, for the card: its data folders, where its weights started, and a teacher's share
+    of the targets (crop-consistency distillation, training.distill)."""
+    folders = [str(config["data"]), *config.get("extra_train", [])]
+    text = f"training faces from {' and '.join(folders)}"
+    if config.get("init_from"):
+        text += f"; weights initialised from {config['init_from']}"
+    if config.get("teacher"):
+        w = config.get("distill", 0.5)
+        text += (
+            f"; targets (1 - {w:g}) x label + {w:g} x {config['teacher']}'s mirror-averaged probabilities for each "
+            "face's original (crop-consistency distillation)"
+        )
+    return text + "; checkpoint chosen on the run's validation faces"
+
+
 def _row(parity: dict[str, Any], fmt: str) -> dict[str, Any] | None:
     return next((r for r in parity["artifacts"] if r["format"] == fmt), None)
 
@@ -135,6 +151,7 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
             artifacts[fmt] = row
     flip = _flip_policy_figures(artifacts, val, export_dir, report) if report["tta"] else None
     robustness = _robustness(int8, val)
+    config = upgrade_config(state.config)
     card = {
         "name": name,
         "arch": state.config["arch"],
@@ -144,8 +161,11 @@ def build_card(run_dir: str | Path, export_dir: str | Path, val: str | Path, nam
         "input": "48x48x1 gray face crop, 0..255 after its per-face normalization (scaling inside the model)",
         "preprocessing": read_meta(int8).preprocessing,  # type: ignore[union-attr]
         "training": {
-            "command": command_line(upgrade_config(state.config), state.extensions),
-            "data": "FER2013 train (28,709 faces); checkpoint chosen on val (PublicTest, 3,589)",
+            "command": command_line(config, state.extensions),
+            "data": data_description(config),
+            "init_from": config.get("init_from"),
+            "teacher": config.get("teacher"),
+            "distill": config.get("distill") if config.get("teacher") else None,
             "epochs_done": state.epoch,
             "epochs_planned": state.config["epochs"],
             "best_epoch": state.best.get("epoch"),

@@ -87,11 +87,11 @@ def bench_cmd(
         float, typer.Option(min=-180, max=180, help="--pipeline: turn every frame by this many degrees first.")
     ] = 0.0,
     tta: Annotated[
-        TTA, typer.Option(help="Time the bare model (none), its own flip policy (model) or always-flip.")
+        TTA, typer.Option(help="Time the bare model (none), its own test-time policy (model) or always-flip.")
     ] = TTA.none,
     faces: Annotated[
         Path | None,
-        typer.Option(help="Feed real faces from this folder in turn (needed to time an adaptive flip policy)."),
+        typer.Option(help="Feed real faces from this folder in turn (needed to time an adaptive test-time policy)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:

@@ -52,7 +52,7 @@ def edge_net(
 
 register(
     "edgefer-s",
-    "ours: 10 conv-BN-ReLU (24-48-96-192), GAP; ~90M MACs, int8 ~0.7 ms/face on one x86 thread",
+    "ours: 10 conv-BN-ReLU (24-48-96-192), GAP; ~90M MACs, int8 0.3-0.8 ms/face on one x86 thread",
 )(edge_net)
 register(
     "edgefer-xs",
