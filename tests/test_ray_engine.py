@@ -187,9 +187,17 @@ def test_ctrl_c_stops_a_ray_run_cleanly(ray_module, tmp_path) -> None:
     write_video(src / "a.mp4", n=3000)
     cmd = [sys.executable, "-m", "edge_fer", "predict", str(src), "--out", str(out), "--save-annotated", str(out)]
     cmd += ["--engine", "ray", "--workers", "1", "--threads", "1"]
-    # Its own session, signalled as a group: as Ctrl-C in a terminal reaches the driver and Ray's processes.
+    # Its own session, signalled as a group: as Ctrl-C in a terminal reaches the driver and Ray's processes. With
+    # SIGINT at its default, as in a terminal: a test run started in the background (`pytest ... &`) ignores SIGINT,
+    # its children inherit that, and Python then installs no Ctrl-C handler.
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list(out.glob(".a.*.part.mp4")) and time.monotonic() < deadline and proc.poll() is None:
