@@ -329,8 +329,10 @@ def test_unreadable_video_in_a_folder_is_skipped_a_named_one_is_an_error(cli, tm
     src.mkdir()
     write_video(src / "a.mp4", n=3)
     (src / "broken.mp4").write_text("not a video")
-    code, _, err = cli("predict", src, "--out", out, "--threads", "1")
+    code, printed, err = cli("predict", src, "--out", out, "--threads", "1")
     assert code == 0, err
+    listed = [name for name in ("a.csv", "a.timeline.png", "a.summary.json") if str(out / name) in printed + err]
+    assert listed == ["a.csv", "a.timeline.png", "a.summary.json"]  # every file written is named
     warnings = [line for line in err.splitlines() if "broken.mp4" in line]
     assert len(warnings) == 1 and "skipped" in warnings[0] and "ffmpeg" in warnings[0]
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.summary.json", "a.timeline.png"]

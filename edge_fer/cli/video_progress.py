@@ -97,7 +97,12 @@ def _report(summary: VideoSummary, out: Console, as_json: bool, folder: Path | N
     speed = f" [{summary.frames_read / seconds:.0f} fps]" if seconds > 0 else ""
     out.print(f"{summary.source}: {summary.line()}{speed}", markup=False)
     if folder is not None and summary.outputs:
-        out.print("  " + ", ".join(str(folder / rel) for rel in summary.outputs.values()), markup=False)
+        from edge_fer.analysis import SUFFIXES
+
+        files = list(summary.outputs.values())
+        if "csv" in summary.outputs:  # the summary sits beside the table (it lists the other outputs, not itself)
+            files.append(summary.outputs["csv"].removesuffix(SUFFIXES["csv"]) + SUFFIXES["summary"])
+        out.print("  " + ", ".join(str(folder / rel) for rel in files), markup=False)
 
 
 StartedFn = Callable[["MediaItem"], None]
