@@ -78,16 +78,16 @@ def chart_place(frame: np.ndarray, face: Face, obstacles: Sequence[Rect] = ()) -
     ch = max(1, len(face.probs)) * row_h
     label_h = int(row_h * 1.6)  # the label above (or below) the box
     candidates = [(x + w + 4, y), (x - cw - 4, y), (x, y + h + label_h + 4), (x, y - ch - label_h - 4)]
-    best: tuple[int, int, Rect] | None = None
-    for cx, cy in candidates:
-        inside = cx >= 0 and cy >= 0 and cx + cw <= fw and cy + ch <= fh
-        rect = (int(min(max(cx, 0), max(fw - cw, 0))), int(min(max(cy, 0), max(fh - ch, 0))), cw, ch)
-        covered = sum(overlap_area(rect, o) for o in obstacles) + overlap_area(rect, (x, y, w, h))
-        key = (0 if inside else 1, covered)
-        if best is None or key < best[:2]:
-            best = (*key, rect)
-    assert best is not None
-    return best[2]
+
+    def clipped(cx: int, cy: int) -> Rect:
+        return int(min(max(cx, 0), max(fw - cw, 0))), int(min(max(cy, 0), max(fh - ch, 0))), cw, ch
+
+    def cost(xy: tuple[int, int]) -> tuple[bool, int]:
+        cx, cy = xy
+        outside = not (cx >= 0 and cy >= 0 and cx + cw <= fw and cy + ch <= fh)
+        return outside, sum(overlap_area(clipped(cx, cy), o) for o in (*obstacles, face.box))
+
+    return clipped(*min(candidates, key=cost))  # min keeps the first of equals: right, left, below, above
 
 
 def draw_bars(frame: np.ndarray, face: Face, at: Rect | None = None) -> Rect:
