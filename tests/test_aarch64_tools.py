@@ -3,33 +3,24 @@ JSON, the verdict line, the target requirements read from a wheel, the lossless 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-compare = _load("compare_outputs")
-verdict = _load("aarch64_verdict")
-wheelreq = _load("wheel_requirements")
+compare = load_benchmark("compare_outputs")
+verdict = load_benchmark("aarch64_verdict")
+wheelreq = load_benchmark("wheel_requirements")
 
 PROBS = {"angry": 0.05, "disgust": 0.01, "fear": 0.02, "happy": 0.80, "neutral": 0.08, "sad": 0.03, "surprise": 0.01}
 
@@ -272,7 +263,7 @@ def test_the_project_wheel_metadata_resolves_for_aarch64() -> None:
 
 
 def test_lossless_clip_round_trips_exactly(tmp_path) -> None:
-    clip = _load("lossless_clip")
+    clip = load_benchmark("lossless_clip")
     rng = np.random.default_rng(0)
     made = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(5)]
     out = clip.write_lossless(made, tmp_path / "clip.mkv")
