@@ -98,16 +98,24 @@ SIDE_BANDS = ((0.0, 0.9), (0.9, 1.1), (1.1, 1.25), (1.25, float("inf")))
 def framing_bands(side: np.ndarray, right: np.ndarray, bare_right: np.ndarray) -> list[dict]:
     """The framing gap split by how the pipeline framed each found face: per band of ``side`` (crop side over the
     FER2013 square's, NaN where no face was found), the faces in it, the pipeline's and the bare model's accuracy
-    on them and their difference. Where BlazeFace frames a face as FER2013's makers did the gap is near zero; a
-    square FER2013 set looser or tighter than usual is what the pipeline cannot recover (docs/experiments.md,
-    section 8)."""
+    on them and their difference (None for a band without faces; ``side_to`` None: no upper bound). Where
+    BlazeFace frames a face as FER2013's makers did the gap is near zero; a square FER2013 set looser or tighter
+    than usual is what the pipeline cannot recover (docs/experiments.md, section 8)."""
     bands = []
     for lo, hi in SIDE_BANDS:
         m = (side >= lo) & (side < hi)
         n = int(m.sum())
-        pipe = float(right[m].mean()) if n else float("nan")
-        bare = float(bare_right[m].mean()) if n else float("nan")
-        bands.append({"side_from": lo, "side_to": hi, "faces": n, "accuracy": pipe, "bare": bare, "gap": pipe - bare})
+        pipe, bare = (float(right[m].mean()), float(bare_right[m].mean())) if n else (None, None)
+        bands.append(
+            {
+                "side_from": lo,
+                "side_to": hi if np.isfinite(hi) else None,  # JSON has no infinity
+                "faces": n,
+                "accuracy": pipe,
+                "bare": bare,
+                "gap": None if pipe is None else pipe - bare,
+            }
+        )
     return bands
 
 
@@ -249,12 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         for col in ("side", "faces", "pipeline", "bare", "gap (points)"):
             bands.add_column(col, justify="right")
         for b in clean["framing_bands"]:
+            empty = b["faces"] == 0
             bands.add_row(
-                f"{b['side_from']:.2f}-{b['side_to']:.2f}",
+                f"{b['side_from']:.2f}-" + ("" if b["side_to"] is None else f"{b['side_to']:.2f}"),
                 str(b["faces"]),
-                f"{b['accuracy']:.1%}",
-                f"{b['bare']:.1%}",
-                f"{100 * b['gap']:+.1f}",
+                "-" if empty else f"{b['accuracy']:.1%}",
+                "-" if empty else f"{b['bare']:.1%}",
+                "-" if empty else f"{100 * b['gap']:+.1f}",
             )
         Console().print(bands)
     print(f"{args.out / 'robustness.json'}, {args.out / 'robustness.png'}; {report['seconds']:.0f} s", file=sys.stderr)
