@@ -78,6 +78,17 @@ class MediaItem:
     name: str
 
 
+def _opens_as_video(path: Path) -> bool:
+    """Whether OpenCV opens ``path`` as a video and decodes a frame (a file given by name with an odd suffix)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return bool(cap.isOpened() and cap.read()[0])
+    finally:
+        cap.release()
+
+
 def _kind(path: Path) -> str | None:
     suffix = path.suffix.lower()
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
@@ -105,7 +116,13 @@ def collect_media(
         if not p.exists():
             raise SourceError(f"{p}: no such file or folder")
         if not p.is_dir():
-            found.append((p, _kind(p) or "video", True, p.stem))
+            kind = _kind(p) or ("image" if sniff_image(p) else "video" if _opens_as_video(p) else None)
+            if kind is None:
+                raise SourceError(
+                    f"{p}: neither an image OpenCV or Pillow can read nor a video OpenCV can open; "
+                    "give a photo (.jpg, .png, ...) or a video (.mp4, ...)"
+                )
+            found.append((p, kind, True, p.stem))
             continue
         files = sorted(p.rglob("*") if recursive else p.iterdir())
         n_before = len(found)

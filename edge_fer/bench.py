@@ -183,7 +183,7 @@ def check_bench(
         clf = with_tta(load_classifier(model, backend=backend, threads=1), tta)
         if isinstance(clf, FlipTTA) and clf.below is not None and faces_dir is None:
             raise EdgeFerError(
-                f"{model}: its flip policy's cost depends on the faces; give --faces DIR (e.g. a FER2013 val/)"
+                f"{model}: its test-time policy's cost depends on the faces; give --faces DIR (e.g. a FER2013 val/)"
             )
     if faces_dir is not None:
         load_face_images(faces_dir, limit=1)

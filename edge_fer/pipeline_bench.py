@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -181,5 +182,6 @@ def bench_pipeline(
         "align": align,
         "roll": roll,
         "peak_rss_mb": peak_rss_mb(),
+        "tensorflow_loaded": "tensorflow" in sys.modules,
         "machine": cpu_name(),
     }

@@ -92,6 +92,19 @@ def test_pipeline_on_synthetic_frames_reports_every_stage(models, cli):
     assert sum(s["share"] for s in report["stages"]) == pytest.approx(1.0)
 
 
+def test_pipeline_bench_says_its_peak_memory_and_that_tensorflow_stayed_out(models):
+    import subprocess
+    import sys
+
+    args = ["bench", "--pipeline", "synthetic", "--model", str(models["tflite_int8"]), "--max-frames", "6"]
+    run = subprocess.run([sys.executable, "-m", "edge_fer", *args, "--repeats", "1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    last = run.stdout.strip().splitlines()[-1]
+    assert last.endswith(", no TensorFlow") and "peak memory " in last  # a fresh process: the runtime alone
+    mb = float(last.split("peak memory ")[1].split(" MB")[0])
+    assert 30 < mb < 1000
+
+
 @pytest.mark.shared
 def test_pipeline_on_the_shared_video_finds_her_face(models, media_dir, cli):
     code, out, err = cli(

@@ -193,6 +193,37 @@ def test_every_decodable_file_in_a_folder_is_read_and_the_rest_named(tmp_path, c
     assert ".hidden.jpg: hidden file" in skipped and "sub: a folder" in skipped
 
 
+def test_predict_counts_only_the_images_it_read_and_fails_when_it_read_none(cli, tflite_model, tmp_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "plain.png"), np.full((60, 80, 3), 120, np.uint8))
+    (folder / "fake.jpg").write_text("not a photo")
+    code, out, err = cli("predict", folder, "--model", tflite_model)
+    assert code == 0, err
+    assert "fake.jpg" in err and err.strip().splitlines()[-1] == "1 image, 0 faces (1 unreadable, skipped)"
+    assert "plain.png (80x60): no faces found" in out
+    (folder / "plain.png").unlink()
+    code, out, err = cli("predict", folder, "--model", tflite_model, "--out", tmp_path / "out")
+    assert code == 2 and "none of the 1 image could be read" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "predictions.csv").exists()  # no empty table left behind
+
+
+def test_a_named_file_that_is_no_media_is_called_so_and_an_odd_suffix_video_still_plays(cli, tflite_model, tmp_path):
+    from runtime_models import write_video
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    code, _, err = cli("predict", notes, "--model", tflite_model)
+    assert code == 2 and err.strip().endswith(
+        "notes.txt: neither an image OpenCV or Pillow can read nor a video OpenCV can open; "
+        "give a photo (.jpg, .png, ...) or a video (.mp4, ...)"
+    )
+    clip = write_video(tmp_path / "clip.mp4").rename(tmp_path / "clip.dat")
+    code, out, err = cli("predict", clip, "--model", tflite_model)
+    assert code == 0, err
+    assert "clip.dat: 12 of 12 frames" in out and err.strip().splitlines()[-1] == "1 video analysed"
+
+
 def test_jpeg_exif_orientation_is_applied(tmp_path) -> None:
     tall = np.zeros((40, 20, 3), np.uint8)
     tall[:10] = 255  # white top

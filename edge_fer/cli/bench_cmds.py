@@ -121,7 +121,11 @@ def bench_cmd(
         for stage in report["stages"]:
             table.add_row(stage["stage"], f"{stage['p50_ms']:.3f}", f"{stage['mean_ms']:.3f}", f"{stage['share']:.0%}")
         out.print(table)
-        out.print(f"faces per frame: {report['faces_per_frame']:.2f}; threads {report['threads']}; {report['machine']}")
+        tf = "TensorFlow loaded" if report["tensorflow_loaded"] else "no TensorFlow"
+        out.print(
+            f"faces per frame: {report['faces_per_frame']:.2f}; threads {report['threads']}; {report['machine']}; "
+            f"peak memory {report['peak_rss_mb']:.0f} MB, {tf}"
+        )
         return
     if not models:
         raise typer.BadParameter("give at least one model, or --pipeline SOURCE", param_hint="MODELS")

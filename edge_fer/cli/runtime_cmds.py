@@ -193,15 +193,19 @@ def predict_cmd(
         from edge_fer.cli.video_progress import VideoRun
 
         video_run = VideoRun(videos, settings, out_dir, save_annotated, force, engine, ray_address, workers)
-    n_faces = 0
+    n_read = n_faces = 0
     if images:
         rec = _recognizer(model, detector, backend, threads, margin, min_face, conf, tta, align=align)
-        n_faces = _predict_images(rec, images, as_json, save_annotated, out_dir, force)
+        n_read, n_faces = _predict_images(rec, images, as_json, save_annotated, out_dir, force)
+        if n_read == 0 and not videos:
+            raise EdgeFerError(f"none of the {counted(len(images), 'image')} could be read (see the warnings above)")
     done = skipped = failed = 0
     if video_run is not None:
         done, skipped, failed = video_run.run(as_json, out, console)
     if not as_json:
-        parts = [f"{counted(len(images), 'image')}, {counted(n_faces, 'face')}"] if images else []
+        parts = [f"{counted(n_read, 'image')}, {counted(n_faces, 'face')}"] if images else []
+        if len(images) > n_read:
+            parts[0] += f" ({len(images) - n_read} unreadable, skipped)"
         if videos:
             parts.append(f"{counted(done, 'video')} analysed")
             if skipped:
@@ -218,24 +222,26 @@ def _predict_images(
     save_annotated: Path | None,
     out_dir: Path | None,
     force: bool,
-) -> int:
-    """Print each image's faces (table or JSON); with ``out_dir``, also write predictions.csv. Returns faces."""
+) -> tuple[int, int]:
+    """Print each image's faces (table or JSON); with ``out_dir``, also write predictions.csv. Returns the
+    images read (a file found in a folder that cannot be decoded is skipped with a warning) and the faces."""
     from edge_fer.archive import IMAGES_CSV, ImageTable
     from edge_fer.predict import predict_image_items
 
     table = ImageTable(list(rec.labels)) if out_dir is not None else None
-    total = 0
+    total = read = 0
     # In an --out archive the annotated copies are ours: a rerun redoes the images and rewrites them.
     items = [(i.path, i.explicit) for i in images]
     with progress("images", len(items), quiet=as_json or len(items) <= 1, console=console) as step:
         for result in predict_image_items(rec, items, save_annotated, force=force or out_dir is not None):
             step()
+            read += 1
             total += _show_image(result, table, as_json)
-    if table is not None and out_dir is not None:
+    if table is not None and out_dir is not None and read:
         path = table.write(out_dir / IMAGES_CSV)
         if not as_json:
             out.print(f"images: {path}", markup=False)
-    return total
+    return read, total
 
 
 def _show_image(result: ImageResult, table: ImageTable | None, as_json: bool) -> int:
